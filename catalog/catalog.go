@@ -100,8 +100,10 @@ type StockChange struct {
 // StockEvent records one change of a SKU's stock. Events are written in the
 // same transaction as the change they record.
 type StockEvent struct {
-	ID     int64     `json:"id"`
-	SKU    string    `json:"sku"`
+	ID  int64  `json:"id"`
+	SKU string `json:"sku"`
+	// Handle is the product the SKU belonged to when it changed.
+	Handle string    `json:"handle"`
 	Old    int       `json:"old"`
 	New    int       `json:"new"`
 	Source string    `json:"source"`

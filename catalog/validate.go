@@ -3,6 +3,7 @@ package catalog
 import (
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -45,7 +46,8 @@ func (p *Product) validate(e *ValidationError) {
 		e.Add("handle", "must be lowercase letters, digits and single dashes, like %q", "trail-runner-42")
 	}
 	textField(e, "title", p.Title, MaxTitleLen, true)
-	for lang, t := range p.Titles {
+	for _, lang := range sortedKeys(p.Titles) {
+		t := p.Titles[lang]
 		if !langOK(lang) {
 			e.Add("titles."+lang, "is not a language tag such as \"en\" or \"it\"")
 		}
@@ -58,7 +60,8 @@ func (p *Product) validate(e *ValidationError) {
 	if len(p.Attributes) > MaxAttributes {
 		e.Add("attributes", "has more than %d entries", MaxAttributes)
 	}
-	for k, v := range p.Attributes {
+	for _, k := range sortedKeys(p.Attributes) {
+		v := p.Attributes[k]
 		if k == "" {
 			e.Add("attributes", "has an empty name")
 		}
@@ -206,6 +209,15 @@ func langOK(s string) bool {
 		}
 	}
 	return true
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func itoa(i int) string {

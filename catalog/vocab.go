@@ -96,6 +96,14 @@ func SizeKey(s string) string {
 		}
 	}
 	s = strings.TrimSuffix(s, ".0")
+	switch s {
+	case "2XL":
+		s = "XXL"
+	case "3XL":
+		s = "XXXL"
+	case "2XS":
+		s = "XXS"
+	}
 	return s
 }
 
