@@ -372,6 +372,12 @@ func (s *Service) Reindex(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("catalog: reindex: %w", err)
 	}
+	// An index that builds in segments (bleve) searches fastest compacted.
+	if c, ok := s.index.(interface{ Compact(context.Context) error }); ok {
+		if err := s.timed("index", "compact", func() error { return c.Compact(ctx) }); err != nil {
+			return fmt.Errorf("catalog: reindex: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bottega-shop/bottega/catalog"
+	"github.com/bottega-shop/bottega/catalog/demo"
+	"github.com/bottega-shop/bottega/web"
+)
+
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated in loadConfig
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// serve runs the server until ctx ends, then shuts down in order: stop
+// accepting and finish in-flight requests, drain background work, close the
+// stores.
+func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
+	start := time.Now()
+	log := newLogger(cfg, stdout)
+	if cfg.embedded() {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("BOTTEGA_DATA_DIR: %w", err)
+		}
+	}
+	if cfg.AdminToken == "" {
+		tok, err := secretFile(cfg.DataDir, "admin-token")
+		if err != nil {
+			return err
+		}
+		cfg.AdminToken = tok
+		log.Info("admin API token generated and kept in a file", "file", filepath.Join(cfg.DataDir, "admin-token"))
+	}
+	if cfg.SecretKey == "" {
+		key, err := secretFile(cfg.DataDir, "secret-key")
+		if err != nil {
+			return err
+		}
+		cfg.SecretKey = key
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	backendLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "bottega_backend_call_duration_seconds",
+		Help:    "Latency of calls to the store and the search index, by operation and outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	}, []string{"backend", "op", "outcome"})
+	reg.MustRegister(backendLatency)
+	observe := func(backend, op string, d time.Duration, err error) {
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		backendLatency.WithLabelValues(backend, op, outcome).Observe(d.Seconds())
+	}
+
+	b, err := openBackends(ctx, cfg, log, observe)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	if cfg.Demo {
+		ps, syns, charts := demo.Catalog()
+		loaded, err := b.catalog.LoadDemo(ctx, ps, syns, charts)
+		if err != nil {
+			return fmt.Errorf("demo catalog: %w", err)
+		}
+		if loaded {
+			log.Info("demo catalog loaded", "products", len(ps))
+		}
+	}
+	if err := b.prepareIndex(ctx); err != nil {
+		return err
+	}
+
+	srv := web.New(web.Config{
+		Catalog:    b.catalog,
+		AdminToken: cfg.AdminToken,
+		Ready:      b.check,
+		Logger:     log,
+		Registry:   reg,
+		Version:    version(),
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("BOTTEGA_ADDR: %w", err)
+	}
+	products, variants, _ := b.store.Count(ctx)
+	log.Info("listening", "addr", ln.Addr().String(), "store", b.storeName, "search", b.indexName,
+		"products", products, "variants", variants, "startup", time.Since(start).Round(time.Millisecond).String())
+
+	// Background work has its own context, cancelled only after the server
+	// has stopped taking requests.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	var bg errgroup.Group
+	bg.Go(func() error { b.syncLoop(bgCtx, log); return nil })
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		stopBackground()
+		_ = bg.Wait()
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("in-flight requests cut short", "err", err)
+	}
+	<-serveErr
+	stopBackground()
+	done := make(chan struct{})
+	go func() { _ = bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-shutCtx.Done():
+		log.Warn("background work did not finish in time")
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// importFile imports a catalog file straight into the configured stores.
+func importFile(ctx context.Context, cfg *config, path string, stdout io.Writer) error {
+	format := ""
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		format = "csv"
+	case ".json", ".ndjson", ".jsonl":
+		format = "json"
+	default:
+		return fmt.Errorf("import: %s: want a .csv, .json or .ndjson file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer f.Close()
+	log := newLogger(cfg, io.Discard)
+	b, err := openBackends(ctx, cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	start := time.Now()
+	res, err := b.catalog.Import(ctx, f, format, "import:"+filepath.Base(path))
+	var verr *catalog.ValidationError
+	if errors.As(err, &verr) {
+		for _, p := range verr.Problems {
+			fmt.Fprintln(stdout, p)
+		}
+		return fmt.Errorf("import: %d problems in %s; nothing was written", len(verr.Problems), path)
+	}
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	fmt.Fprintf(stdout, "imported %d products, %d variants in %s\n", res.Products, res.Variants, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// migrate applies the database migrations and exits.
+func migrate(ctx context.Context, cfg *config, stdout io.Writer) error {
+	b, err := openBackends(ctx, cfg, newLogger(cfg, io.Discard), nil, withoutIndex())
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Fprintf(stdout, "migrations applied to %s\n", b.storeName)
+	return nil
+}
