@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/bottega-shop/bottega/catalog"
 	"github.com/bottega-shop/bottega/catalog/blevecatalog"
+	"github.com/bottega-shop/bottega/catalog/demo"
 	"github.com/bottega-shop/bottega/catalog/sqlcatalog"
 	"github.com/bottega-shop/bottega/internal/sqldb"
 	"github.com/bottega-shop/bottega/internal/testserver"
@@ -140,4 +142,59 @@ func BenchmarkImport100k(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSearchDemo searches the demo catalogue through catalog.Service
+// as the bot does — bleve for matching, then the products with live stock
+// from SQLite — and reports latency percentiles over a mix of typo'd
+// names, size/colour/in-stock filters and facets.
+func BenchmarkSearchDemo(b *testing.B) {
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, "", b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	store, err := sqlcatalog.New(db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	idx, err := blevecatalog.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer idx.Close()
+	svc := catalog.NewService(store, idx, nil, nil)
+	ps, syns, charts := demo.Catalog()
+	if _, err := svc.LoadDemo(ctx, ps, syns, charts); err != nil {
+		b.Fatal(err)
+	}
+	if err := svc.Reindex(ctx); err != nil {
+		b.Fatal(err)
+	}
+	queries := []catalog.Query{
+		{Text: "trial runer", Sizes: []string{"42"}, Colours: []string{"rosso"}},
+		{Text: "trail runner", Sizes: []string{"42", "43"}, InStock: true},
+		{Text: "felpa", Sizes: []string{"M"}, Colours: []string{"blu"}, InStock: true},
+		{Text: "scarpe da trail", Facets: true},
+		{Text: "jeans", Sizes: []string{"W32"}},
+		{Text: "sneakrs", Colours: []string{"white"}},
+		{Text: "giacca", Facets: true, InStock: true},
+		{Text: "borsa pelle"},
+	}
+	var took []time.Duration
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		if _, err := svc.Search(ctx, queries[i%len(queries)]); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	pct := func(p float64) float64 {
+		return float64(took[min(len(took)-1, int(p*float64(len(took))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
 }
