@@ -1,0 +1,95 @@
+package dialogs_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bottega-shop/bottega/bot"
+	"github.com/bottega-shop/bottega/dialogs"
+)
+
+// BenchmarkTurn measures one shopper turn against the demo catalog on
+// SQLite and bleve: understanding, the catalog search, live stock from
+// SQLite and the answer. The parallel variant, with many conversations at
+// once and latency percentiles, runs with BOTTEGA_BENCH=1:
+//
+//	go test ./dialogs -run '^$' -bench BenchmarkTurn -benchtime 2000x
+//	BOTTEGA_BENCH=1 go test ./dialogs -run '^$' -bench BenchmarkTurn/parallel -benchtime 20000x
+func BenchmarkTurn(b *testing.B) {
+	svc := newCatalog(b)
+	e, err := dialogs.New(svc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	question := bot.Message{Channel: bot.WebChat, Conversation: "b", Text: "avete le trail runner nel 42 rosse?"}
+	// Warm the vocabulary cache.
+	state, _, err := e.Handle(ctx, nil, question)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("question", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := e.Handle(ctx, nil, question); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("follow-up", func(b *testing.B) {
+		follow := bot.Message{Channel: bot.WebChat, Conversation: "b", Text: "e nel 43?"}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := e.Handle(ctx, state, follow); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		if os.Getenv("BOTTEGA_BENCH") != "1" {
+			b.Skip("set BOTTEGA_BENCH=1 for the parallel benchmark")
+		}
+		lines := []string{"avete le trail runner nel 42 rosse?", "e nel 43?", "and in black?", "quanto costa?",
+			"sella", "la seconda", "taglia 44", "do you have the zefiro running shoe for women in 38?"}
+		var mu sync.Mutex
+		var lat []time.Duration
+		var conv atomic.Int64
+		b.ReportAllocs()
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			id := conv.Add(1)
+			var state []byte
+			var mine []time.Duration
+			for i := 0; pb.Next(); i++ {
+				m := bot.Message{Channel: bot.WebChat, Conversation: fmt.Sprint(id), Text: lines[i%len(lines)]}
+				t0 := time.Now()
+				st, _, err := e.Handle(ctx, state, m)
+				mine = append(mine, time.Since(t0))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				state = st
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+		elapsed := time.Since(start)
+		if len(lat) == 0 {
+			return
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
+		b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "turns/s")
+		b.ReportMetric(pct(0.50), "p50-µs")
+		b.ReportMetric(pct(0.99), "p99-µs")
+	})
+}
