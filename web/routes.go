@@ -11,6 +11,10 @@ func (s *Server) routes() {
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", metricsHandler(s.cfg.Registry))
 
+	app.Get("/", s.demoShop)
+	app.Get("/widget.js", s.widget)
+	app.Get("/chat/socket", s.chatUpgrade, s.chatSocket())
+
 	app.Get("/api/admin/openapi.json", s.openAPI)
 	admin := app.Group("/api/admin", s.requireAdmin)
 	admin.Get("/products", s.listProducts)

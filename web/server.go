@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bottega-shop/bottega/bot/webchat"
 	"github.com/bottega-shop/bottega/catalog"
 )
 
@@ -50,6 +51,11 @@ type Config struct {
 	JSONLimit, BulkLimit, ImportLimit int
 	// Version is reported by /healthz.
 	Version string
+	// WebChat serves the chat widget's sockets; nil disables /chat.
+	WebChat *webchat.Channel
+	// ChatOrigins are the sites allowed to open chat sockets besides the
+	// server's own host (e.g. "https://shop.example").
+	ChatOrigins []string
 }
 
 // Server is the Fiber application with its routes.
@@ -161,7 +167,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 func (s *Server) recoverPanics(c *fiber.Ctx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("panic in handler", "request_id", requestID(c), "route", c.Route().Path, "type", fmt.Sprintf("%T", r))
+			s.log.Error("panic in handler", "request_id", requestID(c), "route", c.Route().Path, "type", typeName(r))
 			err = errPanic
 		}
 	}()
@@ -169,6 +175,8 @@ func (s *Server) recoverPanics(c *fiber.Ctx) (err error) {
 }
 
 var errPanic = errors.New("internal error")
+
+func typeName(v any) string { return fmt.Sprintf("%T", v) }
 
 func requestID(c *fiber.Ctx) string {
 	if v, ok := c.Locals(requestid.ConfigDefault.ContextKey).(string); ok {

@@ -35,6 +35,9 @@ type config struct {
 	MessengerAppSecret, MessengerPageToken, MessengerVerify string
 	MessengerGraphURL                                       string
 	OpenAIBaseURL, OpenAIAPIKey, OpenAIModel                string
+	ChatOrigins                                             []string
+	SessionIdle                                             time.Duration
+	LocalesDir                                              string
 	ShutdownTimeout                                         time.Duration
 	LogLevel                                                string
 }
@@ -137,6 +140,40 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("BOTTEGA_LOG_LEVEL", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	for _, o := range strings.Split(env("BOTTEGA_CHAT_ORIGINS", ""), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad("BOTTEGA_CHAT_ORIGINS", "want comma-separated origins such as https://shop.example, got %q", o)
+			continue
+		}
+		c.ChatOrigins = append(c.ChatOrigins, u.Scheme+"://"+u.Host)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err == nil {
+			c.ChatOrigins = append(c.ChatOrigins, u.Scheme+"://"+u.Host)
+		}
+	}
+	idle := env("BOTTEGA_SESSION_IDLE", "720h")
+	if d, err := time.ParseDuration(idle); err != nil || d < time.Minute {
+		bad("BOTTEGA_SESSION_IDLE", "want a duration of a minute or more such as 720h, got %q", idle)
+	} else {
+		c.SessionIdle = d
+	}
+	c.LocalesDir = env("BOTTEGA_LOCALES_DIR", "")
+	if c.LocalesDir != "" {
+		if st, err := os.Stat(c.LocalesDir); err != nil || !st.IsDir() {
+			bad("BOTTEGA_LOCALES_DIR", "%q is not a folder", c.LocalesDir)
+		}
+	}
+	if c.OpenAIBaseURL != "" && c.OpenAIModel == "" {
+		bad("OPENAI_MODEL", "required when OPENAI_BASE_URL is set")
+	}
+	if c.OpenAIAPIKey == "" {
+		c.OpenAIAPIKey = "none" // local servers such as Ollama ignore it; go-openai wants one
 	}
 	timeout := env("BOTTEGA_SHUTDOWN_TIMEOUT", "20s")
 	d, err := time.ParseDuration(timeout)

@@ -90,13 +90,21 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return err
 	}
 
+	chat, err := openChat(cfg, b, log)
+	if err != nil {
+		return err
+	}
+	defer chat.close()
+
 	srv := web.New(web.Config{
-		Catalog:    b.catalog,
-		AdminToken: cfg.AdminToken,
-		Ready:      b.check,
-		Logger:     log,
-		Registry:   reg,
-		Version:    version(),
+		WebChat:     chat.webchat,
+		ChatOrigins: cfg.ChatOrigins,
+		Catalog:     b.catalog,
+		AdminToken:  cfg.AdminToken,
+		Ready:       b.check,
+		Logger:      log,
+		Registry:    reg,
+		Version:     version(),
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -112,6 +120,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	defer stopBackground()
 	var bg errgroup.Group
 	bg.Go(func() error { b.syncLoop(bgCtx, log); return nil })
+	bg.Go(func() error { chat.sweepLoop(bgCtx, log); return nil })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -1,0 +1,486 @@
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Errors a Store returns from Acquire and Commit, besides ErrDuplicate and
+// ErrLockLost. The Dispatcher handles ErrBusy and ErrGap itself.
+var (
+	// ErrBusy means another worker holds the conversation, or messages
+	// that go before this one are waiting: try again shortly.
+	ErrBusy = errors.New("bot: conversation busy")
+	// ErrGap means a message that goes before this one (by Seq) has not
+	// been handled yet.
+	ErrGap = errors.New("bot: earlier message not handled yet")
+	// ErrStale means the session state changed since the lease read it;
+	// nothing was saved.
+	ErrStale = errors.New("bot: session state changed since it was read")
+)
+
+// Store keeps, per conversation (a Message.Key), what a Dispatcher needs to
+// handle each message once and in order, across goroutines and replicas: a
+// lock with a lease and a fencing token, a queue of the messages waiting
+// for the lock, "done" marks that expire, the session state with a version
+// that each save increments, and the conversation's log.
+//
+// A Store holds no policy: the Dispatcher passes lease and queue times in
+// each Claim and the expiry times in each Update. Implementations are
+// package dialogs/redisdialogs (Redis) and dialogs/sqldialogs (Postgres or
+// SQLite); bottest.TestStore is their contract.
+type Store interface {
+	// Acquire asks for the turn of message c.MessageID in conversation key.
+	//
+	// If the message was committed with a done mark that has not expired,
+	// Acquire returns ErrDuplicate. Otherwise it grants the lock when the
+	// message goes first among the messages waiting for key — the queue
+	// is ordered by Seq, then by first arrival — and no unexpired lease is
+	// held: it takes a lease of c.Lease under a new fencing token (larger
+	// than every token key had before), removes the message from the
+	// queue and returns the session read under the lock.
+	//
+	// When the lock cannot be granted, Acquire puts the message in the
+	// queue, or keeps its place there, for c.Wait (a place not renewed by
+	// another Acquire within c.Wait is dropped, so a caller that gave up
+	// without Release blocks no one for long) and returns ErrBusy; or, if
+	// only the order stands in the way — c.InOrder is set, c.Seq > 0, and
+	// the highest Seq committed for key is below c.Seq-1 — ErrGap.
+	Acquire(ctx context.Context, key string, c Claim) (*Lease, error)
+
+	// Commit saves a turn and releases l's lock, all or nothing: unless
+	// u.KeepState, the new state (none when u.State is empty) with the
+	// version incremented; u.Entries appended to the log with the next
+	// Seq numbers (gapless, from 1 per conversation); the done mark for
+	// u.MessageID if it is not empty; and u.Seq as the highest Seq
+	// committed if it is higher. It returns the entries as stored: Seq and
+	// Conversation set, At in UTC to the microsecond. Subscribers of the
+	// conversation are signalled if entries were appended.
+	//
+	// If l's lease expired or another lease was granted since, Commit
+	// returns ErrLockLost; if the session's version is no longer
+	// l.Version, ErrStale. Nothing is written then.
+	//
+	// The state expires u.SessionTTL after the last commit, the done mark
+	// u.DedupeTTL after this one, and the log — kept whole — u.LogTTL
+	// after its last entry. An expired state reads as none; the log
+	// outlives it if u.LogTTL is longer. Once state and log have both
+	// expired the store may forget the conversation, which then starts
+	// over with Seq 1 — not sooner than a day after its last lease, so
+	// that no fencing token is granted twice.
+	Commit(ctx context.Context, l *Lease, u Update) ([]Entry, error)
+
+	// Release takes message messageID out of key's queue and, if token is
+	// the token of the lease held now, releases the lock. It saves
+	// nothing. A token of 0 only leaves the queue.
+	Release(ctx context.Context, key, messageID string, token int64) error
+
+	// Entries returns up to limit (> 0) of key's log entries with Seq >
+	// after, oldest first; none for an unknown conversation.
+	Entries(ctx context.Context, key string, after int64, limit int) ([]Entry, error)
+
+	// Subscribe returns a channel that receives a value soon after any
+	// commit that appends entries to key, from any process sharing the
+	// store. Signals are coalesced (the channel has room for one) and
+	// never block the store; a signal may also come without new entries
+	// (after a reconnection, say), so a subscriber reads Entries after the
+	// last Seq it has. The subscription is in effect when Subscribe
+	// returns. cancel (or the end of ctx) stops it and closes the channel.
+	Subscribe(ctx context.Context, key string) (ch <-chan struct{}, cancel func())
+}
+
+// Claim is a request for a conversation's turn.
+type Claim struct {
+	// MessageID identifies the message in the queue and for dedupe.
+	MessageID string
+	// Seq orders the queue; 0 sorts first, and messages of equal Seq go in
+	// order of arrival.
+	Seq int64
+	// InOrder asks Acquire to return ErrGap while an earlier Seq is missing.
+	InOrder bool
+	// Lease is how long the lock is held unless committed or released.
+	Lease time.Duration
+	// Wait is how long a place in the queue lasts without a new Acquire.
+	Wait time.Duration
+}
+
+// Lease is a granted turn: the lock on a conversation and the session read
+// under it.
+type Lease struct {
+	Key       string
+	MessageID string
+	// Token is the fencing token; Commit succeeds only while it is the
+	// conversation's current one.
+	Token int64
+	// State is the saved session state, nil for none (new or expired).
+	State []byte
+	// Version counts the saves of the state.
+	Version int64
+	// LastSeq is the highest Message.Seq committed in the conversation.
+	LastSeq int64
+}
+
+// Update is what Commit saves.
+type Update struct {
+	// MessageID is marked done; empty for none.
+	MessageID string
+	// Seq is the Message.Seq handled, 0 for none.
+	Seq int64
+	// State replaces the session state unless KeepState; empty deletes it.
+	State     []byte
+	KeepState bool
+	// Entries are appended to the log; the store sets Seq and Conversation.
+	Entries []Entry
+	// Expiry times, all > 0.
+	SessionTTL, DedupeTTL, LogTTL time.Duration
+}
+
+// Dispatcher defaults.
+const (
+	// DefaultLease bounds how long a turn holds a conversation if its
+	// worker dies; the handler's context ends at three quarters of it.
+	DefaultLease = 20 * time.Second
+	// DefaultSessionTTL is how long an idle session is kept.
+	DefaultSessionTTL = 30 * 24 * time.Hour
+	// DefaultDedupeTTL is how long a handled message ID is remembered.
+	DefaultDedupeTTL = 7 * 24 * time.Hour
+	// DefaultLogTTL is how long a conversation's log is kept after its
+	// last entry.
+	DefaultLogTTL = 90 * 24 * time.Hour
+	// DefaultGapWait is how long a message waits for a missing earlier
+	// Seq on a channel with contiguous Seq numbers.
+	DefaultGapWait = 2 * time.Second
+	// DefaultEntriesLimit and MaxEntriesLimit bound Entries' page size.
+	DefaultEntriesLimit = 100
+	MaxEntriesLimit     = 1000
+)
+
+const (
+	queueWait = 5 * time.Second       // Claim.Wait
+	minPause  = time.Millisecond      // first wait between Acquire calls
+	maxPause  = 16 * time.Millisecond // longest wait between Acquire calls
+	// releaseTimeout bounds a Release made after the caller's context ended.
+	releaseTimeout = 5 * time.Second
+)
+
+// Dispatcher hands each inbound message to the Handler once, one at a time
+// per conversation and in order, across goroutines and across processes
+// sharing its Store, and keeps the conversation's log.
+//
+// A turn: the message joins its conversation's queue; when it is first and
+// the conversation's lock is free, the Dispatcher takes the lock (a lease
+// with a fencing token), calls the Handler with the saved state, and
+// commits the new state, the log entries and the message's done mark
+// together, releasing the lock. A redelivered message ID finds the done
+// mark and is not handled again.
+//
+// Order. Messages waiting for a conversation at the same time are handled
+// in Seq order, then in order of arrival at the store. On channels whose
+// Seq numbers are contiguous (web chat by default: the client counts from
+// 1), a message also waits up to the gap wait for missing earlier Seq
+// numbers, so two messages sent together and arriving in either order are
+// handled in the order sent; after that wait it goes ahead. On other
+// channels, and when Seq is 0, messages are handled one at a time in the
+// order they reach the store: a message that arrives after a later one was
+// handled is handled late, not dropped.
+//
+// State. The handler gets the state it last returned for the conversation,
+// nil for a new one or after the session's idle TTL; returning nil or an
+// empty state ends the session.
+//
+// Failures. A handler error or panic saves nothing, releases the lock and
+// is returned (the panic re-raised); a retry of the same message ID runs
+// the handler again. If a turn outlives its lease and another takes the
+// conversation, its commit fails with ErrLockLost and writes nothing.
+type Dispatcher struct {
+	store Store
+	h     Handler
+	now   func() time.Time
+
+	lease, gapWait                time.Duration
+	sessionTTL, dedupeTTL, logTTL time.Duration
+	inOrder                       map[string]bool
+
+	mu      sync.Mutex
+	waiters map[string]*waiter // by conversation key
+}
+
+// waiter wakes the goroutines of this Dispatcher that wait for a key.
+type waiter struct {
+	ch chan struct{} // closed when the key is released
+	n  int
+}
+
+// DispatcherOption configures a Dispatcher.
+type DispatcherOption func(*Dispatcher)
+
+// WithLease sets how long a turn may hold its conversation (default
+// DefaultLease). The handler's context ends at three quarters of it.
+func WithLease(d time.Duration) DispatcherOption {
+	return func(x *Dispatcher) { x.lease = d }
+}
+
+// WithSessionTTL sets how long an idle session's state is kept (default
+// DefaultSessionTTL); after it, the next message starts a new session.
+func WithSessionTTL(d time.Duration) DispatcherOption {
+	return func(x *Dispatcher) { x.sessionTTL = d }
+}
+
+// WithDedupeTTL sets how long a handled message ID is remembered (default
+// DefaultDedupeTTL).
+func WithDedupeTTL(d time.Duration) DispatcherOption {
+	return func(x *Dispatcher) { x.dedupeTTL = d }
+}
+
+// WithLogTTL sets how long a conversation's log is kept after its last
+// entry (default DefaultLogTTL).
+func WithLogTTL(d time.Duration) DispatcherOption {
+	return func(x *Dispatcher) { x.logTTL = d }
+}
+
+// WithGapWait sets how long a message waits for a missing earlier Seq on a
+// channel with contiguous Seq numbers (default DefaultGapWait).
+func WithGapWait(d time.Duration) DispatcherOption {
+	return func(x *Dispatcher) { x.gapWait = d }
+}
+
+// WithContiguousSeq names the channels whose Seq numbers count up by one
+// in each conversation (default: WebChat only).
+func WithContiguousSeq(channels ...string) DispatcherOption {
+	return func(x *Dispatcher) {
+		x.inOrder = make(map[string]bool, len(channels))
+		for _, c := range channels {
+			x.inOrder[c] = true
+		}
+	}
+}
+
+// WithNow sets the clock that stamps log entries (default time.Now).
+func WithNow(now func() time.Time) DispatcherOption {
+	return func(x *Dispatcher) { x.now = now }
+}
+
+// NewDispatcher returns a Dispatcher that hands messages to h and keeps
+// conversations in store.
+func NewDispatcher(store Store, h Handler, opts ...DispatcherOption) *Dispatcher {
+	d := &Dispatcher{
+		store: store, h: h, now: time.Now,
+		lease: DefaultLease, gapWait: DefaultGapWait,
+		sessionTTL: DefaultSessionTTL, dedupeTTL: DefaultDedupeTTL, logTTL: DefaultLogTTL,
+		inOrder: map[string]bool{WebChat: true},
+		waiters: make(map[string]*waiter),
+	}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// Dispatch handles m exactly once and in order within its conversation
+// (m.Key()), then returns the log entries it appended: the shopper's
+// message first, then the replies. A redelivered m.ID returns ErrDuplicate
+// and changes nothing. Dispatch waits for the conversation's earlier
+// messages as long as ctx allows.
+func (d *Dispatcher) Dispatch(ctx context.Context, m Message) ([]Entry, error) {
+	switch {
+	case m.ID == "":
+		return nil, errors.New("bot: dispatch: message has no id")
+	case m.Channel == "" || m.Conversation == "":
+		return nil, fmt.Errorf("bot: dispatch message %s: no channel or conversation", m.ID)
+	}
+	key := m.Key()
+	inOrder := m.Seq > 0 && d.inOrder[m.Channel]
+	l, start, err := d.acquire(ctx, key, Claim{MessageID: m.ID, Seq: m.Seq}, inOrder)
+	if err != nil {
+		return nil, fmt.Errorf("bot: dispatch message %s of %s: %w", m.ID, key, err)
+	}
+	committed := false
+	defer func() {
+		if !committed { // a handler error or panic, or a failed commit
+			d.release(ctx, key, m.ID, l.Token)
+		}
+	}()
+
+	hctx, cancel := context.WithDeadline(ctx, start.Add(d.lease*3/4))
+	state, replies, err := d.h.Handle(hctx, l.State, m)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("bot: handle message %s of %s: %w", m.ID, key, err)
+	}
+
+	now := d.now()
+	at := m.At
+	if at.IsZero() {
+		at = now
+	}
+	text := m.Text
+	if text == "" {
+		text = m.Payload
+	}
+	entries := make([]Entry, 0, 1+len(replies))
+	entries = append(entries, Entry{From: FromShopper, MessageID: m.ID, Text: text, At: at})
+	entries = appendReplies(entries, FromBot, m.ID, replies, now)
+	out, err := d.store.Commit(ctx, l, Update{
+		MessageID: m.ID, Seq: m.Seq, State: state, Entries: entries,
+		SessionTTL: d.sessionTTL, DedupeTTL: d.dedupeTTL, LogTTL: d.logTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bot: save message %s of %s: %w", m.ID, key, err)
+	}
+	committed = true
+	d.wake(key)
+	return out, nil
+}
+
+// Append adds entries not caused by a shopper message (an agent's reply, a
+// proactive message) to conversation key under its lock, from FromAgent or
+// FromBot, and returns them. The session state is kept.
+func (d *Dispatcher) Append(ctx context.Context, key string, from string, replies []Reply) ([]Entry, error) {
+	switch {
+	case key == "":
+		return nil, errors.New("bot: append: no conversation")
+	case from != FromAgent && from != FromBot:
+		return nil, fmt.Errorf("bot: append to %s: sender %q, want %q or %q", key, from, FromAgent, FromBot)
+	case len(replies) == 0:
+		return nil, nil
+	}
+	id := "append:" + randomID()
+	l, _, err := d.acquire(ctx, key, Claim{MessageID: id}, false)
+	if err != nil {
+		return nil, fmt.Errorf("bot: append to %s: %w", key, err)
+	}
+	out, err := d.store.Commit(ctx, l, Update{
+		KeepState: true, Entries: appendReplies(nil, from, "", replies, d.now()),
+		SessionTTL: d.sessionTTL, DedupeTTL: d.dedupeTTL, LogTTL: d.logTTL,
+	})
+	if err != nil {
+		d.release(ctx, key, id, l.Token)
+		return nil, fmt.Errorf("bot: append to %s: %w", key, err)
+	}
+	d.wake(key)
+	return out, nil
+}
+
+// Entries returns the conversation's log entries with Seq > after, oldest
+// first (for resume and history): up to limit of them, DefaultEntriesLimit
+// if limit <= 0, at most MaxEntriesLimit.
+func (d *Dispatcher) Entries(ctx context.Context, key string, after int64, limit int) ([]Entry, error) {
+	if limit <= 0 {
+		limit = DefaultEntriesLimit
+	}
+	limit = min(limit, MaxEntriesLimit)
+	es, err := d.store.Entries(ctx, key, max(after, 0), limit)
+	if err != nil {
+		return nil, fmt.Errorf("bot: entries of %s: %w", key, err)
+	}
+	return es, nil
+}
+
+// Subscribe signals (non-blocking, coalesced) whenever entries are
+// appended to key on any replica sharing the store; cancel, or the end of
+// ctx, stops it and closes the channel. See Store.Subscribe.
+func (d *Dispatcher) Subscribe(ctx context.Context, key string) (ch <-chan struct{}, cancel func()) {
+	return d.store.Subscribe(ctx, key)
+}
+
+// acquire calls Store.Acquire until it grants the lock, waiting between
+// calls, and returns the lease and when the successful call started.
+func (d *Dispatcher) acquire(ctx context.Context, key string, c Claim, inOrder bool) (*Lease, time.Time, error) {
+	c.Lease, c.Wait = d.lease, queueWait
+	gapUntil := time.Now().Add(d.gapWait)
+	pause := minPause
+	for {
+		w := d.watch(key)
+		start := time.Now()
+		c.InOrder = inOrder && start.Before(gapUntil)
+		l, err := d.store.Acquire(ctx, key, c)
+		if err == nil {
+			d.unwatch(key, w)
+			return l, start, nil
+		}
+		if !errors.Is(err, ErrBusy) && !errors.Is(err, ErrGap) {
+			d.unwatch(key, w)
+			if ctx.Err() != nil {
+				d.release(ctx, key, c.MessageID, 0)
+			}
+			return nil, start, err
+		}
+		wait := pause
+		if errors.Is(err, ErrGap) {
+			wait = min(wait, max(time.Until(gapUntil), 0))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			d.unwatch(key, w)
+			d.release(ctx, key, c.MessageID, 0)
+			return nil, start, ctx.Err()
+		case <-w.ch:
+		case <-t.C:
+		}
+		t.Stop()
+		d.unwatch(key, w)
+		pause = min(2*pause, maxPause)
+	}
+}
+
+// release gives up a turn, also when ctx has ended. Its error is dropped:
+// the lease and the queue place expire anyway.
+func (d *Dispatcher) release(ctx context.Context, key, id string, token int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	_ = d.store.Release(ctx, key, id, token)
+	d.wake(key)
+}
+
+// watch returns the waiter that wake(key) closes.
+func (d *Dispatcher) watch(key string) *waiter {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.waiters[key]
+	if w == nil {
+		w = &waiter{ch: make(chan struct{})}
+		d.waiters[key] = w
+	}
+	w.n++
+	return w
+}
+
+func (d *Dispatcher) unwatch(key string, w *waiter) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w.n--
+	if w.n == 0 && d.waiters[key] == w {
+		delete(d.waiters, key)
+	}
+}
+
+// wake wakes this Dispatcher's goroutines waiting for key.
+func (d *Dispatcher) wake(key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if w := d.waiters[key]; w != nil {
+		close(w.ch)
+		delete(d.waiters, key)
+	}
+}
+
+func appendReplies(entries []Entry, from, messageID string, replies []Reply, at time.Time) []Entry {
+	for i := range replies {
+		r := replies[i]
+		entries = append(entries, Entry{From: from, MessageID: messageID, Reply: &r, At: at})
+	}
+	return entries
+}
+
+func randomID() string {
+	var b [12]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,293 @@
+package webchat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bottega-shop/bottega/bot"
+)
+
+// MaxText is the longest message a shopper may send, in bytes.
+const MaxText = 4096
+
+// maxFrame is the largest frame read from a socket; a bigger one closes it.
+const maxFrame = 64 << 10
+
+// Conn is one socket: whole text messages in and out. Writes are made from
+// one goroutine at a time.
+type Conn interface {
+	ReadMessage() ([]byte, error)
+	WriteMessage([]byte) error
+	Close() error
+}
+
+// Dispatcher is what the channel needs of bot.Dispatcher.
+type Dispatcher interface {
+	Dispatch(ctx context.Context, m bot.Message) ([]bot.Entry, error)
+	Entries(ctx context.Context, key string, after int64, limit int) ([]bot.Entry, error)
+	Subscribe(ctx context.Context, key string) (<-chan struct{}, func())
+}
+
+// ClientFrame is what the widget sends.
+type ClientFrame struct {
+	// Type is "hello", "message" or "ping".
+	Type string `json:"type"`
+	// Token and LastSeq come with hello: the stored session token (empty for
+	// a new visitor) and the last entry Seq the widget has shown.
+	Token   string `json:"token,omitempty"`
+	LastSeq int64  `json:"last_seq,omitempty"`
+	Locale  string `json:"locale,omitempty"`
+	// ClientMsgID makes a resend idempotent; Text or Payload is the message.
+	ClientMsgID string `json:"client_msg_id,omitempty"`
+	Text        string `json:"text,omitempty"`
+	Payload     string `json:"payload,omitempty"`
+}
+
+// ServerFrame is what the channel sends.
+type ServerFrame struct {
+	// Type is "welcome", "entry", "ack", "typing", "error" or "pong".
+	Type string `json:"type"`
+	// Token is a fresh session token (welcome); NewSession says the stored
+	// one was refused and this is a new conversation.
+	Token      string     `json:"token,omitempty"`
+	NewSession bool       `json:"new_session,omitempty"`
+	Entry      *bot.Entry `json:"entry,omitempty"`
+	// ClientMsgID and Seq acknowledge a message (ack) or name the refused one (error).
+	ClientMsgID string `json:"client_msg_id,omitempty"`
+	Seq         int64  `json:"seq,omitempty"`
+	Typing      bool   `json:"typing,omitempty"`
+	// Code names an error for the widget to explain in the shopper's
+	// language: too_long, invalid_utf8, empty, rate_limited, bad_frame,
+	// unavailable.
+	Code string `json:"code,omitempty"`
+}
+
+// Channel serves web-chat sockets.
+type Channel struct {
+	dispatch Dispatcher
+	sessions *Sessions
+	limit    *Limiter
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New returns the web-chat channel.
+func New(d Dispatcher, sessions *Sessions, limit *Limiter, log *slog.Logger) *Channel {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Channel{dispatch: d, sessions: sessions, limit: limit, log: log, now: time.Now}
+}
+
+// Key is the conversation key of a web-chat session id.
+func Key(sessionID string) string {
+	return bot.Message{Channel: bot.WebChat, Conversation: sessionID}.Key()
+}
+
+// CheckText says why a shopper's text is refused, or "" if it is fine.
+func CheckText(s string) string {
+	switch {
+	case len(s) > MaxText:
+		return "too_long"
+	case !utf8.ValidString(s):
+		return "invalid_utf8"
+	case strings.TrimSpace(s) == "":
+		return "empty"
+	}
+	return ""
+}
+
+// Serve runs one socket until it closes or ctx ends: hello, replay after
+// last_seq, then messages in and entries out.
+func (ch *Channel) Serve(ctx context.Context, conn Conn) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer conn.Close()
+
+	out := make(chan ServerFrame, 64)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the only writer
+		defer wg.Done()
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case f := <-out:
+				b, _ := json.Marshal(f)
+				if err := conn.WriteMessage(b); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	defer wg.Wait()
+	send := func(f ServerFrame) bool {
+		select {
+		case out <- f:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+
+	hello, err := readFrame(conn)
+	if err != nil || hello.Type != "hello" {
+		send(ServerFrame{Type: "error", Code: "bad_frame"})
+		return
+	}
+	id, err := ch.sessions.Verify(hello.Token)
+	newSession := false
+	if err != nil {
+		var token string
+		token, id = ch.sessions.New()
+		hello.LastSeq = 0
+		newSession = hello.Token != ""
+		if !send(ServerFrame{Type: "welcome", Token: token, NewSession: newSession}) {
+			return
+		}
+	} else if !send(ServerFrame{Type: "welcome", Token: ch.sessions.Refresh(id)}) {
+		return
+	}
+	key := Key(id)
+	locale := hello.Locale
+
+	// Deliver entries after last_seq, then whatever is appended later, on
+	// this replica or any other.
+	signal, unsubscribe := ch.dispatch.Subscribe(ctx, key)
+	defer unsubscribe()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		last := max(hello.LastSeq, 0)
+		for {
+			for {
+				entries, err := ch.dispatch.Entries(ctx, key, last, 100)
+				if err != nil {
+					if ctx.Err() == nil {
+						ch.log.Warn("webchat: reading the log failed", "err", err)
+						send(ServerFrame{Type: "error", Code: "unavailable"})
+					}
+					return
+				}
+				for i := range entries {
+					if !send(ServerFrame{Type: "entry", Entry: &entries[i]}) {
+						return
+					}
+					last = entries[i].Seq
+				}
+				if len(entries) < 100 {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-signal:
+			}
+		}
+	}()
+
+	for {
+		f, err := readFrame(conn)
+		if err != nil {
+			var fe frameError
+			if errors.As(err, &fe) {
+				send(ServerFrame{Type: "error", Code: fe.code})
+				continue
+			}
+			return // closed
+		}
+		switch f.Type {
+		case "ping":
+			send(ServerFrame{Type: "pong"})
+		case "message":
+			if f.Locale != "" {
+				locale = f.Locale
+			}
+			ch.message(ctx, id, locale, f, send)
+		default:
+			send(ServerFrame{Type: "error", Code: "bad_frame"})
+		}
+	}
+}
+
+func (ch *Channel) message(ctx context.Context, id, locale string, f ClientFrame, send func(ServerFrame) bool) {
+	if f.ClientMsgID == "" || len(f.ClientMsgID) > 64 {
+		send(ServerFrame{Type: "error", Code: "bad_frame"})
+		return
+	}
+	if len(f.Payload) > 256 {
+		send(ServerFrame{Type: "error", Code: "bad_frame", ClientMsgID: f.ClientMsgID})
+		return
+	}
+	if f.Payload == "" {
+		if code := CheckText(f.Text); code != "" {
+			send(ServerFrame{Type: "error", Code: code, ClientMsgID: f.ClientMsgID})
+			return
+		}
+	} else if CheckText(f.Text) == "too_long" || CheckText(f.Text) == "invalid_utf8" {
+		send(ServerFrame{Type: "error", Code: "bad_frame", ClientMsgID: f.ClientMsgID})
+		return
+	}
+	if !ch.limit.Allow(id) {
+		send(ServerFrame{Type: "error", Code: "rate_limited", ClientMsgID: f.ClientMsgID})
+		return
+	}
+	send(ServerFrame{Type: "typing", Typing: true})
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	entries, err := ch.dispatch.Dispatch(dctx, bot.Message{
+		Channel: bot.WebChat, ID: f.ClientMsgID, Conversation: id, Sender: id,
+		Text: f.Text, Payload: f.Payload, Locale: locale, At: ch.now(),
+	})
+	send(ServerFrame{Type: "typing", Typing: false})
+	switch {
+	case errors.Is(err, bot.ErrDuplicate):
+		send(ServerFrame{Type: "ack", ClientMsgID: f.ClientMsgID})
+	case err != nil:
+		if ctx.Err() == nil {
+			ch.log.Warn("webchat: dispatch failed", "err", err)
+			send(ServerFrame{Type: "error", Code: "unavailable", ClientMsgID: f.ClientMsgID})
+		}
+	default:
+		var seq int64
+		if len(entries) > 0 {
+			seq = entries[0].Seq
+		}
+		send(ServerFrame{Type: "ack", ClientMsgID: f.ClientMsgID, Seq: seq})
+	}
+}
+
+// frameError is a frame that is not the JSON we expect; the socket stays
+// open and the widget is told why (code).
+type frameError struct {
+	error
+	code string
+}
+
+func readFrame(conn Conn) (ClientFrame, error) {
+	var f ClientFrame
+	b, err := conn.ReadMessage()
+	if err != nil {
+		return f, err
+	}
+	if len(b) > maxFrame {
+		return f, frameError{errors.New("frame too large"), "too_long"}
+	}
+	if !utf8.Valid(b) {
+		return f, frameError{errors.New("frame is not UTF-8"), "invalid_utf8"}
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, frameError{err, "bad_frame"}
+	}
+	return f, nil
+}

@@ -1,0 +1,103 @@
+package redisdialogs_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bottega-shop/bottega/bot"
+)
+
+// trivial is the benchmarks' handler: a small state and one reply.
+var trivial = bot.HandlerFunc(func(ctx context.Context, state []byte, m bot.Message) ([]byte, []bot.Reply, error) {
+	return []byte(`{"s":"idle","l":"it"}`), []bot.Reply{{Text: "ok"}}, nil
+})
+
+// BenchmarkDispatch measures Dispatch on real Redis with a trivial
+// handler: dispatches per second, allocations, round trips per dispatch
+// and the bytes an idle session keeps after a short conversation.
+// "serial" runs always; "parallel" (64 goroutines over 4096 conversations)
+// only with BOTTEGA_BENCH=1.
+//
+//	BOTTEGA_TEST_REDIS=redis://127.0.0.1:6379 BOTTEGA_BENCH=1 go test -run '^$' -bench Dispatch ./dialogs/redisdialogs/
+func BenchmarkDispatch(b *testing.B) {
+	b.Run("serial", func(b *testing.B) { benchDispatch(b, 1, 64) })
+	b.Run("parallel", func(b *testing.B) {
+		if os.Getenv("BOTTEGA_BENCH") != "1" {
+			b.Skip("set BOTTEGA_BENCH=1 to run")
+		}
+		benchDispatch(b, 64, 64)
+	})
+}
+
+// benchDispatch dispatches to convs conversations per goroutine, in turn:
+// one goroutine, or goroutines × GOMAXPROCS of them.
+func benchDispatch(b *testing.B, goroutines, convs int) {
+	ctx := context.Background()
+	c := newClient(b)
+	var rt counter
+	c.AddHook(&rt)
+	s := newStore(b, c)
+	d := bot.NewDispatcher(s, trivial)
+	idle := idleSessionBytes(b, c, s)
+
+	var gs atomic.Int64
+	loop := func(more func() bool) {
+		g := gs.Add(1)
+		seq := make([]int64, convs)
+		for i := 0; more(); i++ {
+			k := i % convs
+			seq[k]++
+			m := bot.Message{
+				Channel: bot.Telegram, ID: fmt.Sprintf("%d-%d-%d", g, k, seq[k]),
+				Conversation: fmt.Sprintf("%d-%d", g, k), Text: "avete le trail runner?", Seq: seq[k],
+			}
+			if _, err := d.Dispatch(ctx, m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}
+	b.ReportAllocs()
+	start := rt.n.Load()
+	b.ResetTimer()
+	if goroutines == 1 {
+		n := 0
+		loop(func() bool { n++; return n <= b.N })
+	} else {
+		b.SetParallelism(goroutines)
+		b.RunParallel(func(pb *testing.PB) { loop(pb.Next) })
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "dispatches/s")
+	// Round trips include the HELLO of each new pool connection.
+	b.ReportMetric(float64(rt.n.Load()-start)/float64(b.N), "roundtrips/op")
+	b.ReportMetric(float64(idle), "B/idle-session")
+}
+
+// idleSessionBytes runs the three-turn shortConversation and returns the
+// MEMORY USAGE of the keys it leaves.
+func idleSessionBytes(b *testing.B, c *redis.Client, s interface{ Keys(string) []string }) int64 {
+	ctx := context.Background()
+	d := bot.NewDispatcher(s.(bot.Store), shopHandler)
+	const conv = "Zk3pQ9xV2mT8rL1aB4cD6e"
+	for _, m := range shortConversation(conv) {
+		if _, err := d.Dispatch(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var total int64
+	for _, k := range s.Keys(bot.WebChat + ":" + conv) {
+		n, err := c.MemoryUsage(ctx, k).Result()
+		if err != nil && !strings.Contains(err.Error(), "nil") {
+			b.Fatalf("MEMORY USAGE %s: %v", k, err)
+		}
+		total += n
+	}
+	return total
+}

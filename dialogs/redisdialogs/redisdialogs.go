@@ -1,0 +1,365 @@
+// Package redisdialogs keeps conversations — locks, queues, dedupe marks,
+// session state and logs — in Redis with go-redis v9. It implements
+// bot.Store for several replicas sharing one Redis.
+//
+// A Dispatch costs two round trips: one Lua script checks the done mark,
+// queues the message and takes the lock (SET PX with a fencing token
+// counted in a hash) and reads the session; another checks the token and
+// the version and then saves the state, appends the entries, sets the done
+// mark, releases the lock and publishes the event, atomically. Subscribe
+// shares one pub/sub connection per Store among all its subscribers.
+//
+// Memory: an idle conversation keeps a small hash (counters), its state,
+// a sorted set of the message IDs handled in the dedupe window and its
+// log, all with TTLs; the lock and the queue exist only while messages are
+// being handled.
+package redisdialogs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bottega-shop/bottega/bot"
+)
+
+// DefaultPrefix starts every key and pub/sub channel name.
+const DefaultPrefix = "bottega:"
+
+// fenceKeep is how long the hash counting a conversation's fencing tokens
+// is kept at least after a lease or commit, so that a token is never
+// granted twice to holders still alive.
+const fenceKeep = 24 * time.Hour
+
+// subscribeWait bounds how long Subscribe waits for Redis to confirm a
+// subscription; past it the subscription still starts when Redis answers.
+const subscribeWait = 5 * time.Second
+
+// Store keeps conversations in Redis. It implements bot.Store. Close it to
+// stop its pub/sub connection.
+type Store struct {
+	rdb    *redis.Client
+	prefix string
+	events string // pub/sub channel prefix, with the database number
+
+	mu     sync.Mutex
+	ps     *redis.PubSub
+	topics map[string]*topic // by channel name
+	done   chan struct{}     // closed when the receive loop ends
+	closed bool
+}
+
+var _ bot.Store = (*Store)(nil)
+
+// topic is one subscribed channel and its local subscribers.
+type topic struct {
+	subs      map[chan struct{}]struct{}
+	ready     chan struct{} // closed when Redis confirms the subscription
+	confirmed bool
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithPrefix sets the prefix of key and channel names (default
+// DefaultPrefix). It must not contain "{" or "}".
+func WithPrefix(p string) Option {
+	return func(s *Store) { s.prefix = p }
+}
+
+// New returns a Store on client, which the caller keeps and closes.
+func New(client *redis.Client, opts ...Option) *Store {
+	s := &Store{rdb: client, prefix: DefaultPrefix, topics: make(map[string]*topic)}
+	for _, o := range opts {
+		o(s)
+	}
+	// Pub/sub channels are not per database: name the database so that
+	// stores on different databases of one server stay apart.
+	s.events = s.prefix + "ev:" + strconv.Itoa(client.Options().DB) + ":"
+	return s
+}
+
+// Close stops the Store's pub/sub connection and closes every subscriber's
+// channel. It does not close the client.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for name, t := range s.topics {
+		for ch := range t.subs {
+			close(ch)
+		}
+		delete(s.topics, name)
+	}
+	ps, done := s.ps, s.done
+	s.mu.Unlock()
+	if ps == nil {
+		return nil
+	}
+	err := ps.Close()
+	<-done
+	if err != nil {
+		return fmt.Errorf("redisdialogs: close: %w", err)
+	}
+	return nil
+}
+
+// keys returns the names of conversation key's Redis keys, each with the
+// given suffixes ("m", "s", …).
+func (s *Store) keys(key string, suffixes ...string) []string {
+	base := s.prefix + "{" + key + "}:"
+	out := make([]string, len(suffixes))
+	for i, x := range suffixes {
+		out[i] = base + x
+	}
+	return out
+}
+
+// Keys returns the names of the Redis keys that conversation key may use,
+// for inspection and erasure.
+func (s *Store) Keys(key string) []string {
+	return s.keys(key, "m", "s", "l", "d", "k", "q")
+}
+
+// Acquire implements bot.Store.
+func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Lease, error) {
+	switch {
+	case key == "" || c.MessageID == "":
+		return nil, fmt.Errorf("redisdialogs: acquire %q: conversation and message id are required", key)
+	case c.Lease < time.Millisecond || c.Wait < time.Millisecond:
+		return nil, fmt.Errorf("redisdialogs: acquire %q: lease and wait must be at least 1ms", key)
+	}
+	inOrder := "0"
+	if c.InOrder {
+		inOrder = "1"
+	}
+	res, err := acquireScript.Run(ctx, s.rdb, s.keys(key, "m", "s", "d", "k", "q"),
+		c.MessageID, c.Seq, inOrder, c.Lease.Milliseconds(), c.Wait.Milliseconds()).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redisdialogs: acquire %q: %w", key, err)
+	}
+	switch status, _ := res[0].(int64); status {
+	case 0:
+		return nil, bot.ErrDuplicate
+	case 2:
+		return nil, bot.ErrGap
+	case 3:
+		return nil, bot.ErrBusy
+	case 1:
+		if len(res) < 4 {
+			break
+		}
+		l := &bot.Lease{Key: key, MessageID: c.MessageID}
+		l.Token, _ = res[1].(int64)
+		l.Version, _ = res[2].(int64)
+		l.LastSeq, _ = res[3].(int64)
+		if len(res) > 4 {
+			if st, ok := res[4].(string); ok && st != "" {
+				l.State = []byte(st)
+			}
+		}
+		return l, nil
+	}
+	return nil, fmt.Errorf("redisdialogs: acquire %q: unexpected reply %v", key, res)
+}
+
+// record is an Entry as stored in the log list: the conversation and Seq
+// follow from the list, and the names are short to save memory.
+type record struct {
+	From      string     `json:"f"`
+	MessageID string     `json:"m,omitempty"`
+	Text      string     `json:"t,omitempty"`
+	Reply     *bot.Reply `json:"r,omitempty"`
+	At        int64      `json:"a"` // Unix microseconds
+}
+
+// Commit implements bot.Store.
+func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.Entry, error) {
+	if u.SessionTTL < time.Millisecond || u.DedupeTTL < time.Millisecond || u.LogTTL < time.Millisecond {
+		return nil, fmt.Errorf("redisdialogs: commit %q: expiry times must be at least 1ms", l.Key)
+	}
+	mode, state := "s", ""
+	switch {
+	case u.KeepState:
+		mode = "k"
+	case len(u.State) == 0:
+		mode = "d"
+	default:
+		state = string(u.State)
+	}
+	args := make([]any, 0, 11+len(u.Entries))
+	args = append(args, l.Token, l.Version, u.MessageID, u.Seq, mode, state,
+		u.SessionTTL.Milliseconds(), u.DedupeTTL.Milliseconds(), u.LogTTL.Milliseconds(),
+		max(u.SessionTTL, u.LogTTL, fenceKeep).Milliseconds(), s.events+l.Key)
+	out := make([]bot.Entry, len(u.Entries))
+	for i, e := range u.Entries {
+		e.Conversation = l.Key
+		e.At = time.UnixMicro(e.At.UnixMicro()).UTC()
+		out[i] = e
+		b, err := json.Marshal(record{From: e.From, MessageID: e.MessageID, Text: e.Text, Reply: e.Reply, At: e.At.UnixMicro()})
+		if err != nil {
+			return nil, fmt.Errorf("redisdialogs: commit %q: encode entry: %w", l.Key, err)
+		}
+		args = append(args, b)
+	}
+	res, err := commitScript.Run(ctx, s.rdb, s.keys(l.Key, "m", "s", "d", "k", "l"), args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redisdialogs: commit %q: %w", l.Key, err)
+	}
+	switch status, _ := res[0].(int64); status {
+	case 0:
+		return nil, fmt.Errorf("redisdialogs: commit %q with token %d: %w", l.Key, l.Token, bot.ErrLockLost)
+	case -1:
+		return nil, fmt.Errorf("redisdialogs: commit %q at version %d: %w", l.Key, l.Version, bot.ErrStale)
+	case 1:
+		last, _ := res[1].(int64)
+		for i := range out {
+			out[i].Seq = last - int64(len(out)) + 1 + int64(i)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("redisdialogs: commit %q: unexpected reply %v", l.Key, res)
+}
+
+// Release implements bot.Store.
+func (s *Store) Release(ctx context.Context, key, messageID string, token int64) error {
+	if err := releaseScript.Run(ctx, s.rdb, s.keys(key, "k", "q"), token, messageID).Err(); err != nil {
+		return fmt.Errorf("redisdialogs: release %q: %w", key, err)
+	}
+	return nil
+}
+
+// Entries implements bot.Store.
+func (s *Store) Entries(ctx context.Context, key string, after int64, limit int) ([]bot.Entry, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("redisdialogs: entries of %q: limit %d, want > 0", key, limit)
+	}
+	res, err := entriesScript.Run(ctx, s.rdb, s.keys(key, "m", "l"), after, limit).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redisdialogs: entries of %q: %w", key, err)
+	}
+	if len(res) != 2 {
+		return nil, fmt.Errorf("redisdialogs: entries of %q: unexpected reply %v", key, res)
+	}
+	from, _ := res[0].(int64)
+	items, _ := res[1].([]any)
+	out := make([]bot.Entry, 0, len(items))
+	for i, it := range items {
+		raw, _ := it.(string)
+		var r record
+		if err := json.Unmarshal([]byte(raw), &r); err != nil {
+			return nil, fmt.Errorf("redisdialogs: entries of %q: entry %d: %w", key, from+int64(i), err)
+		}
+		out = append(out, bot.Entry{
+			Seq: from + int64(i), Conversation: key, From: r.From, MessageID: r.MessageID,
+			Text: r.Text, Reply: r.Reply, At: time.UnixMicro(r.At).UTC(),
+		})
+	}
+	return out, nil
+}
+
+// Subscribe implements bot.Store with Redis pub/sub: the Store keeps one
+// connection subscribed to the channels its subscribers need. After the
+// connection is re-established, every subscriber is signalled, since
+// events may have been missed meanwhile.
+func (s *Store) Subscribe(ctx context.Context, key string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	name := s.events + key
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		close(ch)
+		return ch, func() {}
+	}
+	if s.ps == nil {
+		s.ps = s.rdb.Subscribe(context.WithoutCancel(ctx))
+		s.done = make(chan struct{})
+		go s.receive(s.ps.ChannelWithSubscriptions(), s.done)
+	}
+	t := s.topics[name]
+	if t == nil {
+		t = &topic{subs: make(map[chan struct{}]struct{}), ready: make(chan struct{})}
+		s.topics[name] = t
+		// An error here is a connection problem: go-redis keeps the
+		// channel and subscribes again when it reconnects.
+		_ = s.ps.Subscribe(context.WithoutCancel(ctx), name)
+	}
+	t.subs[ch] = struct{}{}
+	ready := t.ready
+	s.mu.Unlock()
+
+	timer := time.NewTimer(subscribeWait)
+	select {
+	case <-ready:
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+	timer.Stop()
+	var once sync.Once
+	cancel := func() { once.Do(func() { s.unsubscribe(name, ch) }) }
+	stop := context.AfterFunc(ctx, cancel)
+	return ch, func() { stop(); cancel() }
+}
+
+func (s *Store) unsubscribe(name string, ch chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.topics[name]
+	if t == nil {
+		return // closed
+	}
+	if _, ok := t.subs[ch]; !ok {
+		return
+	}
+	delete(t.subs, ch)
+	close(ch)
+	if len(t.subs) == 0 {
+		delete(s.topics, name)
+		ctx, cancel := context.WithTimeout(context.Background(), subscribeWait)
+		defer cancel()
+		_ = s.ps.Unsubscribe(ctx, name) // on error the reconnection drops it
+	}
+}
+
+// receive fans pub/sub messages out to the subscribers until the PubSub
+// is closed.
+func (s *Store) receive(msgs <-chan any, done chan struct{}) {
+	defer close(done)
+	for msg := range msgs {
+		var name string
+		resubscribed := false
+		switch m := msg.(type) {
+		case *redis.Message:
+			name = m.Channel
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			name, resubscribed = m.Channel, true
+		default:
+			continue
+		}
+		s.mu.Lock()
+		t := s.topics[name]
+		if t != nil && resubscribed && !t.confirmed {
+			t.confirmed = true
+			close(t.ready)
+		} else if t != nil {
+			for ch := range t.subs {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+}

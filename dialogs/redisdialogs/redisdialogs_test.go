@@ -1,0 +1,201 @@
+package redisdialogs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bottega-shop/bottega/bot"
+	"github.com/bottega-shop/bottega/bot/bottest"
+	"github.com/bottega-shop/bottega/dialogs/redisdialogs"
+	"github.com/bottega-shop/bottega/internal/testserver"
+)
+
+// newClient returns a client on a Redis database of the test's own.
+func newClient(t testing.TB) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(testserver.Redis(t))
+	if err != nil {
+		t.Fatalf("redis.ParseURL = %v", err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func newStore(t testing.TB, c *redis.Client, opts ...redisdialogs.Option) *redisdialogs.Store {
+	t.Helper()
+	s := redisdialogs.New(c, opts...)
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	})
+	return s
+}
+
+func TestStore(t *testing.T) {
+	bottest.TestStore(t, func(t *testing.T) bot.Store {
+		return newStore(t, newClient(t))
+	})
+}
+
+// TestDispatcher runs the dispatcher suite with each Dispatcher on a client
+// and Store of its own, as replicas sharing one Redis would be.
+func TestDispatcher(t *testing.T) {
+	bottest.TestDispatcher(t, func(t *testing.T, n int, h bot.Handler, opts ...bot.DispatcherOption) []*bot.Dispatcher {
+		url := testserver.Redis(t)
+		var ds []*bot.Dispatcher
+		for range n {
+			ropts, err := redis.ParseURL(url)
+			if err != nil {
+				t.Fatalf("redis.ParseURL = %v", err)
+			}
+			c := redis.NewClient(ropts)
+			t.Cleanup(func() { c.Close() })
+			ds = append(ds, bot.NewDispatcher(newStore(t, c), h, opts...))
+		}
+		return ds
+	})
+}
+
+// counter is a go-redis hook that counts round trips: each command or
+// pipeline sent and answered.
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// shortConversation is three turns of a typical chat, with realistic
+// replies and state, for measuring what an idle session keeps.
+func shortConversation(conv string) []bot.Message {
+	texts := []string{"avete le trail runner nel 42 rosse?", "e nel 43?", "quanto costano?"}
+	var ms []bot.Message
+	for i, t := range texts {
+		ms = append(ms, bot.Message{
+			Channel: bot.WebChat, ID: fmt.Sprintf("c-%s-%d", conv, i+1), Conversation: conv,
+			Sender: conv, Text: t, Locale: "it-IT", Seq: int64(i + 1), At: time.Now(),
+		})
+	}
+	return ms
+}
+
+// shopHandler answers like the dialog engine would, in size and shape.
+var shopHandler = bot.HandlerFunc(func(ctx context.Context, state []byte, m bot.Message) ([]byte, []bot.Reply, error) {
+	st := []byte(`{"s":"product","l":"it","p":"trail-runner","z":"43","c":"rosso","m":0,"t":` + strconv.FormatInt(m.Seq, 10) + `}`)
+	switch m.Seq {
+	case 1:
+		return st, []bot.Reply{{
+			Text: "Sì! Le Trail Runner rosse nel 42 ci sono: ne restano 2.",
+			Cards: []bot.Card{{
+				Title: "Trail Runner", Subtitle: "Rosso · 42", ImageURL: "https://shop.example.com/img/trail-runner-rosso.jpg",
+				URL: "https://shop.example.com/p/trail-runner", Price: "129,00 €",
+				Buttons: []bot.Button{{Title: "Vedi", URL: "https://shop.example.com/p/trail-runner"}},
+			}},
+		}}, nil
+	case 2:
+		return st, []bot.Reply{{
+			Text:         "Nel 43 rosse sono finite. Le ho nel 43 in nero, oppure nel 42 e 44 in rosso.",
+			QuickReplies: []bot.QuickReply{{Title: "43 nero", Payload: "V:TR-43-NERO"}, {Title: "Avvisami", Payload: "NOTIFY:TR-43-ROSSO"}},
+		}}, nil
+	}
+	return st, []bot.Reply{{Text: "Le Trail Runner costano 129,00 €."}}, nil
+})
+
+// TestRoundTrips checks that a Dispatch costs two round trips to Redis.
+func TestRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	var rt counter
+	c.AddHook(&rt)
+	d := bot.NewDispatcher(newStore(t, c), shopHandler)
+	ms := shortConversation("rt")
+	if _, err := d.Dispatch(ctx, ms[0]); err != nil { // loads the scripts
+		t.Fatal(err)
+	}
+	for _, m := range ms[1:] {
+		before := rt.n.Load()
+		if _, err := d.Dispatch(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if got := rt.n.Load() - before; got != 2 {
+			t.Errorf("Dispatch(%s) took %d round trips, want 2", m.ID, got)
+		}
+	}
+	before := rt.n.Load()
+	if _, err := d.Dispatch(ctx, ms[0]); !errors.Is(err, bot.ErrDuplicate) {
+		t.Fatalf("redelivery = %v, want ErrDuplicate", err)
+	}
+	if got := rt.n.Load() - before; got != 1 {
+		t.Errorf("a redelivery took %d round trips, want 1", got)
+	}
+}
+
+// TestIdleSession checks what an idle conversation leaves in Redis: no
+// lock or queue, a TTL on every key, and under 2 KB in all (MEMORY USAGE).
+func TestIdleSession(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	s := newStore(t, c)
+	d := bot.NewDispatcher(s, shopHandler)
+	const conv = "Zk3pQ9xV2mT8rL1aB4cD6e" // a web-chat session id
+	for _, m := range shortConversation(conv) {
+		if _, err := d.Dispatch(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, k := range s.Keys(bot.WebChat + ":" + conv)[:4] { // m s l d
+		want[k] = true
+	}
+	total, session := int64(0), int64(0)
+	for _, k := range keys {
+		if !want[k] {
+			t.Errorf("idle conversation left key %q, want only %v", k, want)
+			continue
+		}
+		if ttl := c.PTTL(ctx, k).Val(); ttl <= 0 {
+			t.Errorf("PTTL(%q) = %v, want a TTL", k, ttl)
+		}
+		n, err := c.MemoryUsage(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("MEMORY USAGE %s: %v", k, err)
+		}
+		t.Logf("%-45s %4d bytes", k, n)
+		total += n
+		if !strings.HasSuffix(k, ":l") {
+			session += n
+		}
+	}
+	t.Logf("idle session after 3 turns: %d bytes in all, %d without the log", total, session)
+	if len(keys) != len(want) {
+		t.Errorf("keys = %v, want %d", keys, len(want))
+	}
+	if total >= 2048 {
+		t.Errorf("an idle 3-turn session takes %d bytes, want under 2 KB", total)
+	}
+}

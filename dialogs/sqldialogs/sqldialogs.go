@@ -1,0 +1,518 @@
+// Package sqldialogs keeps conversations — locks, queues, dedupe marks,
+// session state and logs — in the SQL system of record, on SQLite (the
+// embedded mode) or Postgres. It implements bot.Store.
+//
+// Everything that must survive a restart or be shared by replicas is in
+// SQL, one statement set for both dialects: the lock is a lease in the
+// conversation's row (a token and an end time; the token also fences
+// commits), the queue and the done marks are rows with a unique key per
+// conversation and message ID, and each Acquire, Commit and Release is one
+// transaction that starts by locking the conversation's row (an upsert or
+// SELECT … FOR UPDATE on Postgres; SQLite's single writer already runs
+// them one at a time). So several processes on one Postgres — or on one
+// SQLite file — keep the bot.Store contract.
+//
+// Subscribe fans out in process; on Postgres a commit also sends NOTIFY in
+// its transaction, and a Store listening on one connection passes it to
+// its subscribers, so Subscribe works across replicas.
+//
+// Expired state, done marks and logs read as absent at once; Sweep deletes
+// them. Lease times and expiry use the Store's clock (see WithNow), so
+// replicas sharing Postgres need synchronised clocks (NTP).
+package sqldialogs
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bottega-shop/bottega/bot"
+	"github.com/bottega-shop/bottega/internal/sqldb"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// notifyChannel is the Postgres NOTIFY channel of committed entries; the
+// payload is the conversation key, or empty for "any".
+const notifyChannel = "bottega_dialogs"
+
+// maxNotifyKey is the longest key sent as a NOTIFY payload (Postgres
+// allows under 8000 bytes); longer keys notify every subscriber.
+const maxNotifyKey = 7000
+
+// fenceKeep is how long after its last lease a conversation row is kept
+// at least, so a fencing token is never granted twice to live holders.
+const fenceKeep = 24 * time.Hour
+
+// Store keeps conversations in SQL. It implements bot.Store. Close it to
+// stop its Postgres listener.
+type Store struct {
+	db  *sqldb.DB
+	now func() time.Time
+	hub hub
+
+	forUpdate string // row lock suffix for SELECT, Postgres only
+
+	mu         sync.Mutex
+	closed     bool
+	listening  bool
+	ready      chan struct{} // closed when the Postgres listener first listens
+	stopListen context.CancelFunc
+	listenDone chan struct{}
+}
+
+var _ bot.Store = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithNow sets the clock for leases, queue places and expiry (default
+// time.Now).
+func WithNow(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
+}
+
+// New returns a Store on db, first applying the dialogs migrations. The
+// caller keeps ownership of db and closes it after the Store.
+func New(db *sqldb.DB, opts ...Option) (*Store, error) {
+	s := &Store{db: db, now: time.Now, ready: make(chan struct{})}
+	s.hub.subs = make(map[string]map[chan struct{}]struct{})
+	for _, o := range opts {
+		o(s)
+	}
+	if db.Dialect == sqldb.Postgres {
+		s.forUpdate = " FOR UPDATE"
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("sqldialogs: migrations: %w", err)
+	}
+	if err := db.Migrate(context.Background(), sub, "dialogs"); err != nil {
+		return nil, fmt.Errorf("sqldialogs: %w", err)
+	}
+	return s, nil
+}
+
+// Close stops the Postgres listener, if any, and closes every
+// subscriber's channel. It does not close the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	stop, done := s.stopListen, s.listenDone
+	s.stopListen, s.closed = nil, true
+	s.mu.Unlock()
+	s.hub.close()
+	if stop != nil {
+		stop()
+		<-done
+	}
+	return nil
+}
+
+func (s *Store) micros() int64 { return sqldb.Micros(s.now()) }
+
+func wrap(op, key string, err error) error {
+	if errors.Is(err, bot.ErrDuplicate) || errors.Is(err, bot.ErrBusy) || errors.Is(err, bot.ErrGap) {
+		return err
+	}
+	return fmt.Errorf("sqldialogs: %s %q: %w", op, key, err)
+}
+
+// Acquire implements bot.Store.
+func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Lease, error) {
+	switch {
+	case key == "" || c.MessageID == "":
+		return nil, fmt.Errorf("sqldialogs: acquire %q: conversation and message id are required", key)
+	case c.Lease <= 0 || c.Wait <= 0:
+		return nil, fmt.Errorf("sqldialogs: acquire %q: lease and wait must be positive", key)
+	}
+	now := s.micros()
+	var (
+		lease  *bot.Lease
+		status error // ErrBusy or ErrGap: the transaction commits the queue place
+	)
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var (
+			fence, token, until, msgSeq, version, stateUntil int64
+			state                                            []byte
+		)
+		// The upsert locks the row until the transaction ends.
+		err := tx.QueryRowContext(ctx, `INSERT INTO dialog_conversations (conv_key) VALUES ($1)
+			ON CONFLICT (conv_key) DO UPDATE SET fence = dialog_conversations.fence
+			RETURNING fence, lock_token, lock_until, msg_seq, version, state, state_until`, key).
+			Scan(&fence, &token, &until, &msgSeq, &version, &state, &stateUntil)
+		if err != nil {
+			return err
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM dialog_done
+			WHERE conv_key = $1 AND message_id = $2 AND expires_at > $3`, key, c.MessageID, now).Scan(&one)
+		switch {
+		case err == nil:
+			return bot.ErrDuplicate
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dialog_queue WHERE conv_key = $1 AND expires_at <= $2`, key, now); err != nil {
+			return err
+		}
+		var (
+			headID  string
+			headSeq int64
+		)
+		err = tx.QueryRowContext(ctx, `SELECT message_id, seq FROM dialog_queue
+			WHERE conv_key = $1 ORDER BY seq, id LIMIT 1`, key).Scan(&headID, &headSeq)
+		empty := errors.Is(err, sql.ErrNoRows)
+		if err != nil && !empty {
+			return err
+		}
+		// First: nobody waits, or this message is first, or it goes
+		// before the first (a lower Seq; if it were queued with a lower
+		// Seq, it would be first).
+		first := empty || headID == c.MessageID || headSeq > c.Seq
+		free := token == 0 || until <= now
+		status = bot.ErrBusy
+		if first && free {
+			if c.InOrder && c.Seq > msgSeq+1 {
+				status = bot.ErrGap
+			} else {
+				if !empty {
+					if _, err := tx.ExecContext(ctx, `DELETE FROM dialog_queue WHERE conv_key = $1 AND message_id = $2`, key, c.MessageID); err != nil {
+						return err
+					}
+				}
+				fence++
+				if _, err := tx.ExecContext(ctx, `UPDATE dialog_conversations SET fence = $2, lock_token = $2, lock_until = $3
+					WHERE conv_key = $1`, key, fence, now+c.Lease.Microseconds()); err != nil {
+					return err
+				}
+				lease = &bot.Lease{Key: key, MessageID: c.MessageID, Token: fence, Version: version, LastSeq: msgSeq}
+				if stateUntil > now && len(state) > 0 {
+					lease.State = state
+				}
+				return nil
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dialog_queue (conv_key, message_id, seq, expires_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (conv_key, message_id) DO UPDATE SET expires_at = excluded.expires_at`,
+			key, c.MessageID, c.Seq, now+c.Wait.Microseconds()); err != nil {
+			return err
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, wrap("acquire", key, err)
+	case lease == nil:
+		return nil, status
+	}
+	return lease, nil
+}
+
+// Commit implements bot.Store.
+func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.Entry, error) {
+	if u.SessionTTL <= 0 || u.DedupeTTL <= 0 || u.LogTTL <= 0 {
+		return nil, fmt.Errorf("sqldialogs: commit %q: expiry times must be positive", l.Key)
+	}
+	out := make([]bot.Entry, len(u.Entries))
+	replies := make([]any, len(u.Entries))
+	for i, e := range u.Entries {
+		e.Conversation = l.Key
+		e.At = sqldb.Time(sqldb.Micros(e.At))
+		out[i] = e
+		if e.Reply != nil {
+			b, err := json.Marshal(e.Reply)
+			if err != nil {
+				return nil, fmt.Errorf("sqldialogs: commit %q: encode reply: %w", l.Key, err)
+			}
+			replies[i] = string(b)
+		}
+	}
+	now := s.micros()
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var token, until, version, stateUntil, logUntil, lastSeq, msgSeq int64
+		err := tx.QueryRowContext(ctx, `SELECT lock_token, lock_until, version, state_until, log_until, last_seq, msg_seq
+			FROM dialog_conversations WHERE conv_key = $1`+s.forUpdate, l.Key).
+			Scan(&token, &until, &version, &stateUntil, &logUntil, &lastSeq, &msgSeq)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("token %d: %w", l.Token, bot.ErrLockLost)
+		case err != nil:
+			return err
+		case token != l.Token || until <= now:
+			return fmt.Errorf("token %d: %w", l.Token, bot.ErrLockLost)
+		case version != l.Version:
+			return fmt.Errorf("version %d: %w", l.Version, bot.ErrStale)
+		}
+		if len(out) > 0 {
+			if logUntil <= now && lastSeq > 0 { // the log expired: drop it whole
+				if _, err := tx.ExecContext(ctx, `DELETE FROM dialog_entries WHERE conv_key = $1`, l.Key); err != nil {
+					return err
+				}
+			}
+			logUntil = now + u.LogTTL.Microseconds()
+		}
+		if u.Seq > msgSeq {
+			msgSeq = u.Seq
+		}
+		first := lastSeq + 1
+		lastSeq += int64(len(out))
+		if u.KeepState {
+			if stateUntil > now {
+				stateUntil = now + u.SessionTTL.Microseconds()
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE dialog_conversations
+				SET state_until = $2, log_until = $3, last_seq = $4, msg_seq = $5, lock_token = 0
+				WHERE conv_key = $1`, l.Key, stateUntil, logUntil, lastSeq, msgSeq)
+		} else {
+			var state []byte
+			if len(u.State) > 0 {
+				state = u.State
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE dialog_conversations
+				SET state = $2, version = version + 1, state_until = $3, log_until = $4, last_seq = $5, msg_seq = $6, lock_token = 0
+				WHERE conv_key = $1`, l.Key, state, now+u.SessionTTL.Microseconds(), logUntil, lastSeq, msgSeq)
+		}
+		if err != nil {
+			return err
+		}
+		if len(out) > 0 {
+			var q strings.Builder
+			q.WriteString(`INSERT INTO dialog_entries (conv_key, seq, sender, message_id, body, reply, at) VALUES `)
+			args := []any{l.Key}
+			for i := range out {
+				out[i].Seq = first + int64(i)
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				n := len(args)
+				fmt.Fprintf(&q, "($1, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
+				args = append(args, out[i].Seq, out[i].From, out[i].MessageID, out[i].Text, replies[i], sqldb.Micros(out[i].At))
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return err
+			}
+		}
+		if u.MessageID != "" {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO dialog_done (conv_key, message_id, expires_at) VALUES ($1, $2, $3)
+				ON CONFLICT (conv_key, message_id) DO UPDATE SET expires_at = excluded.expires_at`,
+				l.Key, u.MessageID, now+u.DedupeTTL.Microseconds()); err != nil {
+				return err
+			}
+		}
+		if len(out) > 0 && s.db.Dialect == sqldb.Postgres {
+			payload := l.Key
+			if len(payload) > maxNotifyKey {
+				payload = ""
+			}
+			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("commit", l.Key, err)
+	}
+	if len(out) > 0 {
+		s.hub.signal(l.Key)
+	}
+	return out, nil
+}
+
+// Release implements bot.Store.
+func (s *Store) Release(ctx context.Context, key, messageID string, token int64) error {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		// The conversation's row first, as in Acquire and Commit.
+		var held int64
+		err := tx.QueryRowContext(ctx, `SELECT lock_token FROM dialog_conversations WHERE conv_key = $1`+s.forUpdate, key).Scan(&held)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if token != 0 && held == token {
+			if _, err := tx.ExecContext(ctx, `UPDATE dialog_conversations SET lock_token = 0 WHERE conv_key = $1`, key); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM dialog_queue WHERE conv_key = $1 AND message_id = $2`, key, messageID)
+		return err
+	})
+	if err != nil {
+		return wrap("release", key, err)
+	}
+	return nil
+}
+
+// Entries implements bot.Store.
+func (s *Store) Entries(ctx context.Context, key string, after int64, limit int) ([]bot.Entry, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("sqldialogs: entries of %q: limit %d, want > 0", key, limit)
+	}
+	rows, err := s.db.R.QueryContext(ctx, `SELECT seq, sender, message_id, body, reply, at FROM dialog_entries
+		WHERE conv_key = $1 AND seq > $2
+		  AND EXISTS (SELECT 1 FROM dialog_conversations WHERE conv_key = $1 AND log_until > $3)
+		ORDER BY seq LIMIT $4`, key, after, s.micros(), limit)
+	if err != nil {
+		return nil, wrap("entries of", key, err)
+	}
+	defer rows.Close()
+	out := []bot.Entry{}
+	for rows.Next() {
+		var (
+			e     = bot.Entry{Conversation: key}
+			reply sql.NullString
+			at    int64
+		)
+		if err := rows.Scan(&e.Seq, &e.From, &e.MessageID, &e.Text, &reply, &at); err != nil {
+			return nil, wrap("entries of", key, err)
+		}
+		e.At = sqldb.Time(at)
+		if reply.Valid {
+			e.Reply = new(bot.Reply)
+			if err := json.Unmarshal([]byte(reply.String), e.Reply); err != nil {
+				return nil, wrap("entries of", key, fmt.Errorf("entry %d: %w", e.Seq, err))
+			}
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("entries of", key, err)
+	}
+	return out, nil
+}
+
+// Subscribe implements bot.Store. Commits made through this Store signal
+// its subscribers directly; on Postgres, commits by other Stores on the
+// database (replicas) arrive through LISTEN. On SQLite only this Store's
+// commits are seen: use one Store per database file.
+func (s *Store) Subscribe(ctx context.Context, key string) (<-chan struct{}, func()) {
+	ch, ok := s.hub.add(key)
+	if !ok {
+		return ch, func() {}
+	}
+	if s.db.Dialect == sqldb.Postgres {
+		s.startListener()
+		t := time.NewTimer(5 * time.Second)
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	var once sync.Once
+	cancel := func() { once.Do(func() { s.hub.remove(key, ch) }) }
+	stop := context.AfterFunc(ctx, cancel)
+	return ch, func() { stop(); cancel() }
+}
+
+// Sweep deletes what has expired: done marks, abandoned queue places,
+// session states, logs, and conversations with neither state nor log left
+// (whose Seq numbers then start over). Expired data already reads as
+// absent; Sweep frees the space. Run it now and then (hourly, say).
+func (s *Store) Sweep(ctx context.Context) error {
+	now := s.micros()
+	stmts := []struct {
+		sql  string
+		args []any
+	}{
+		{`DELETE FROM dialog_done WHERE expires_at <= $1`, []any{now}},
+		{`DELETE FROM dialog_queue WHERE expires_at <= $1`, []any{now}},
+		{`UPDATE dialog_conversations SET state = NULL WHERE state IS NOT NULL AND state_until <= $1`, []any{now}},
+		{`DELETE FROM dialog_entries WHERE conv_key IN (SELECT conv_key FROM dialog_conversations WHERE log_until <= $1)`, []any{now}},
+		{`DELETE FROM dialog_conversations
+			WHERE state_until <= $1 AND log_until <= $1 AND lock_until <= $2
+			  AND NOT EXISTS (SELECT 1 FROM dialog_queue q WHERE q.conv_key = dialog_conversations.conv_key)`,
+			[]any{now, now - fenceKeep.Microseconds()}},
+	}
+	for _, st := range stmts {
+		if _, err := s.db.W.ExecContext(ctx, st.sql, st.args...); err != nil {
+			return fmt.Errorf("sqldialogs: sweep: %w", err)
+		}
+	}
+	return nil
+}
+
+// hub fans signals out to this process's subscribers.
+type hub struct {
+	mu     sync.Mutex
+	subs   map[string]map[chan struct{}]struct{}
+	closed bool
+}
+
+func (h *hub) add(key string) (chan struct{}, bool) {
+	ch := make(chan struct{}, 1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		close(ch)
+		return ch, false
+	}
+	if h.subs[key] == nil {
+		h.subs[key] = make(map[chan struct{}]struct{})
+	}
+	h.subs[key][ch] = struct{}{}
+	return ch, true
+}
+
+func (h *hub) remove(key string, ch chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[key][ch]; !ok {
+		return
+	}
+	delete(h.subs[key], ch)
+	if len(h.subs[key]) == 0 {
+		delete(h.subs, key)
+	}
+	close(ch)
+}
+
+// signal signals key's subscribers.
+func (h *hub) signal(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs[key] {
+		notify(ch)
+	}
+}
+
+// signalAll signals every subscriber.
+func (h *hub) signalAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, subs := range h.subs {
+		for ch := range subs {
+			notify(ch)
+		}
+	}
+}
+
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for k, subs := range h.subs {
+		for ch := range subs {
+			close(ch)
+		}
+		delete(h.subs, k)
+	}
+}

@@ -1,0 +1,126 @@
+// Browser test of the chat widget on the demo shop page, in Debian's
+// Chromium driven by playwright-core. Run by cmd/bottega's TestBrowserWidget,
+// which starts the server and passes its URL:
+//
+//   node web/e2e/widget.mjs http://127.0.0.1:PORT [screenshot-dir]
+//
+// It prints one line per check and "N passed, N failed" at the end, and
+// exits non-zero when a check fails.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const base = process.argv[2];
+const shots = process.argv[3] || mkdtempSync(join(tmpdir(), "bottega-shots-"));
+if (!base) {
+  console.error("usage: node widget.mjs BASE_URL [SCREENSHOT_DIR]");
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+let passed = 0, failed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log("ok   " + name);
+  } catch (e) {
+    failed++;
+    console.log("FAIL " + name + ": " + (e && e.message ? e.message.split("\n")[0] : e));
+  }
+}
+
+const botLines = (page) => page.locator(".msg.bot");
+const shopperLines = (page) => page.locator(".msg.shopper");
+
+try {
+  // A phone-sized screen, like most shoppers have.
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: "it-IT" });
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  await page.goto(base + "/");
+
+  await check("the launcher opens the chat by keyboard", async () => {
+    await page.locator(".launcher").focus();
+    await page.keyboard.press("Enter");
+    await page.locator(".panel").waitFor({ state: "visible", timeout: 5000 });
+    assert.equal(await page.locator(".launcher").getAttribute("aria-expanded"), "true");
+    const box = await page.locator(".panel").boundingBox();
+    assert.ok(box.width >= 380, `panel is ${box.width}px wide on a 390px screen, want full width`);
+  });
+
+  await check("a stock question gets an answer with buttons", async () => {
+    await page.locator("input").fill("avete le trail runner nel 42 rosse?");
+    await page.keyboard.press("Enter");
+    await botLines(page).first().waitFor({ timeout: 15000 });
+    const text = await botLines(page).first().innerText();
+    assert.match(text, /42/, `answer ${JSON.stringify(text)} does not mention size 42`);
+    const buttons = await botLines(page).first().locator("button, a").count();
+    assert.ok(buttons > 0, "the answer has no buttons or quick replies");
+    await page.screenshot({ path: join(shots, "answer.png") });
+  });
+
+  await check("the shopper's line is confirmed, not doubled", async () => {
+    await page.waitForFunction(() => {
+      const host = document.querySelector("#bottega-chat");
+      return host && host.shadowRoot.querySelectorAll(".msg.shopper.pending").length === 0;
+    }, null, { timeout: 10000 });
+    assert.equal(await shopperLines(page).count(), 1);
+  });
+
+  await check("HTML in a message is shown as text and never run", async () => {
+    const evil = "<img src=x onerror=\"window.__pwned=1\"><b>ciao</b>";
+    await page.locator("input").fill(evil);
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => {
+      const host = document.querySelector("#bottega-chat");
+      return host.shadowRoot.querySelectorAll(".msg.bot").length >= 2;
+    }, null, { timeout: 15000 });
+    const last = shopperLines(page).last();
+    assert.equal(await last.innerText(), evil);
+    assert.equal(await last.locator("img, b").count(), 0, "the message's HTML was rendered");
+    assert.equal(await page.evaluate(() => window.__pwned), undefined, "script in a message ran");
+  });
+
+  const before = { shopper: await shopperLines(page).count(), bot: await botLines(page).count() };
+
+  await check("the history comes back after a page reload", async () => {
+    await page.reload();
+    await page.locator(".launcher").click();
+    await page.waitForFunction((n) => {
+      const host = document.querySelector("#bottega-chat");
+      return host && host.shadowRoot.querySelectorAll(".msg.bot").length >= n;
+    }, before.bot, { timeout: 10000 });
+    assert.equal(await shopperLines(page).count(), before.shopper, "shopper lines after reload");
+    assert.equal(await botLines(page).count(), before.bot, "bot lines after reload");
+    await page.screenshot({ path: join(shots, "reloaded.png") });
+  });
+
+  await check("Escape closes the chat and focus returns to the launcher", async () => {
+    await page.locator("input").focus();
+    await page.keyboard.press("Escape");
+    await page.locator(".panel").waitFor({ state: "hidden", timeout: 5000 });
+    const focused = await page.evaluate(() => document.querySelector("#bottega-chat").shadowRoot.activeElement?.className);
+    assert.equal(focused, "launcher");
+  });
+
+  await check("the widget adds one global and no page errors", async () => {
+    assert.equal(typeof (await page.evaluate(() => window.BottegaChat)), "object");
+    assert.deepEqual(pageErrors, []);
+  });
+  await context.close();
+} finally {
+  await browser.close();
+}
+
+console.log(`screenshots in ${shots}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
