@@ -3,10 +3,7 @@ package sqlcatalog_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,8 +21,8 @@ func TestPostgresOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProxy(t, u.Host)
-	u.Host = p.addr
+	p := testserver.NewProxy(t, u.Host)
+	u.Host = p.Addr
 	db, err := sqldb.OpenPostgres(ctx, u.String())
 	if err != nil {
 		t.Fatalf("OpenPostgres through the proxy = %v", err)
@@ -38,7 +35,7 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatalf("Create = %v", err)
 	}
 
-	p.down()
+	p.Down()
 	calls := []struct {
 		name string
 		call func(ctx context.Context) error
@@ -61,7 +58,7 @@ func TestPostgresOutage(t *testing.T) {
 		}
 	}
 
-	p.up()
+	p.Up()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		got, err := s.Product(ctx, "giacca")
@@ -76,76 +73,4 @@ func TestPostgresOutage(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// proxy forwards TCP connections to a server and can cut them all.
-type proxy struct {
-	t      *testing.T
-	addr   string
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{t: t, addr: ln.Addr().String(), target: target}
-	p.serve(ln)
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
-		}
-	}()
-}
-
-// down closes the listener and every connection.
-func (p *proxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// up listens again on the same address.
-func (p *proxy) up() {
-	for range 50 {
-		ln, err := net.Listen("tcp", p.addr)
-		if err == nil {
-			p.serve(ln)
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	p.t.Fatalf("proxy cannot listen again on %s", p.addr)
 }

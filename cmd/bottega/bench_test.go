@@ -41,7 +41,7 @@ func benchStart(b *testing.B, reuse bool) {
 		done := make(chan error, 1)
 		start := time.Now()
 		go func() { done <- run(ctx, []string{"serve"}, envFunc(env), out) }()
-		addr := waitListeningB(b, out, done)
+		addr := waitListening(b, out, done)
 		for {
 			resp, err := http.Get("http://" + addr + "/readyz")
 			if err == nil {
@@ -59,20 +59,4 @@ func benchStart(b *testing.B, reuse bool) {
 		}
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s-to-ready")
-}
-
-func waitListeningB(b *testing.B, out *syncBuffer, done chan error) string {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if addr := listeningAddr(out.String()); addr != "" {
-			return addr
-		}
-		select {
-		case err := <-done:
-			b.Fatalf("run exited early: %v\n%s", err, out)
-		case <-time.After(time.Millisecond):
-		}
-	}
-	b.Fatalf("not listening after 60s:\n%s", out)
-	return ""
 }

@@ -85,7 +85,7 @@ func startServer(t *testing.T, env map[string]string) (string, *syncBuffer) {
 	}
 }
 
-func waitListening(t *testing.T, out *syncBuffer, done chan error) string {
+func waitListening(t testing.TB, out *syncBuffer, done chan error) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
