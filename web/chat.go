@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	_ "embed"
 	"net/url"
 	"strings"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
-
 )
 
 //go:embed assets/widget.js
@@ -69,9 +67,7 @@ func (s *Server) originAllowed(origin, host string) bool {
 func (s *Server) chatSocket() fiber.Handler {
 	return websocket.New(func(c *websocket.Conn) {
 		c.SetReadLimit(64 << 10)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		s.cfg.WebChat.Serve(ctx, socketConn{c})
+		s.cfg.WebChat.Serve(s.sockets, socketConn{c})
 	}, websocket.Config{
 		Origins:          []string{"*"},
 		HandshakeTimeout: 10 * time.Second,

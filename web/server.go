@@ -60,7 +60,11 @@ type Config struct {
 
 // Server is the Fiber application with its routes.
 type Server struct {
-	app      *fiber.App
+	app *fiber.App
+	// sockets ends long-lived connections (chat sockets) at Shutdown.
+	sockets     context.Context
+	stopSockets context.CancelFunc
+
 	cfg      Config
 	log      *slog.Logger
 	requests *prometheus.CounterVec
@@ -88,6 +92,7 @@ func New(cfg Config) *Server {
 		cfg.ImportLimit = DefaultImportLimit
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
+	s.sockets, s.stopSockets = context.WithCancel(context.Background())
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bottega_http_requests_total",
 		Help: "HTTP requests by route pattern, method and status.",
@@ -122,9 +127,12 @@ func (s *Server) App() *fiber.App { return s.app }
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
-// Shutdown stops accepting connections and waits for in-flight requests
-// until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+// Shutdown stops accepting connections, closes chat sockets and waits for
+// in-flight requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopSockets()
+	return s.app.ShutdownWithContext(ctx)
+}
 
 // requestIDs gives every request an unguessable id, echoed in X-Request-ID.
 func requestIDs() fiber.Handler {

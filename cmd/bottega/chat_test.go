@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -252,5 +253,38 @@ func TestBrowserWidget(t *testing.T) {
 	t.Logf("browser test:\n%s", out)
 	if err != nil {
 		t.Fatalf("browser test failed: %v\n%s", err, out)
+	}
+}
+
+// TestShutdownWithOpenChat: an open chat socket does not hold up shutdown.
+func TestShutdownWithOpenChat(t *testing.T) {
+	env := map[string]string{"BOTTEGA_ADDR": "127.0.0.1:0", "BOTTEGA_DATA_DIR": t.TempDir(), "BOTTEGA_DEMO": "false"}
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, envFunc(env), out) }()
+	base := "http://" + waitListening(t, out, done)
+	c, err := dialChat(t, base, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.hello("", 0)
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown waited on an open chat socket for 10s")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown took %v with an open chat socket", d)
+	}
+	c.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, _, err := c.conn.ReadMessage(); err == nil {
+		t.Error("the chat socket is still open after shutdown")
 	}
 }
