@@ -405,7 +405,9 @@ func (d *Dispatcher) acquire(ctx context.Context, key string, c Claim, inOrder b
 		}
 		if !errors.Is(err, ErrBusy) && !errors.Is(err, ErrGap) {
 			d.unwatch(key, w)
-			if ctx.Err() != nil {
+			// A redelivery that queued while the original was handled must
+			// leave the queue, or it blocks the conversation until it expires.
+			if ctx.Err() != nil || errors.Is(err, ErrDuplicate) {
 				d.release(ctx, key, c.MessageID, 0)
 			}
 			return nil, start, err

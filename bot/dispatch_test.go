@@ -227,6 +227,8 @@ func TestFailures(t *testing.T) {
 			store: &fakeStore{acquire: func(int, bot.Claim) (*bot.Lease, error) { return nil, bot.ErrDuplicate }},
 			h:     echo,
 			want:  bot.ErrDuplicate,
+			// A redelivery leaves the queue at once (token 0: no lock to free).
+			wantReleases: []string{"u@0"},
 		},
 	}
 	for _, tt := range tests {

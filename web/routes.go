@@ -15,6 +15,10 @@ func (s *Server) routes() {
 	app.Get("/widget.js", s.widget)
 	app.Get("/chat/socket", s.chatUpgrade, s.chatSocket())
 
+	app.Get("/webhooks/messenger", s.messengerVerify)
+	app.Post("/webhooks/messenger", s.messengerWebhook)
+	app.Post("/webhooks/telegram", s.telegramWebhook)
+
 	app.Get("/api/admin/openapi.json", s.openAPI)
 	admin := app.Group("/api/admin", s.requireAdmin)
 	admin.Get("/products", s.listProducts)

@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bottega-shop/bottega/bot/messenger"
+	"github.com/bottega-shop/bottega/bot/telegram"
 	"github.com/bottega-shop/bottega/bot/webchat"
 	"github.com/bottega-shop/bottega/catalog"
 )
@@ -56,6 +58,10 @@ type Config struct {
 	// ChatOrigins are the sites allowed to open chat sockets besides the
 	// server's own host (e.g. "https://shop.example").
 	ChatOrigins []string
+	// Messenger serves the Messenger webhook; nil disables /webhooks/messenger.
+	Messenger *messenger.Webhook
+	// Telegram serves the Telegram webhook; nil disables /webhooks/telegram.
+	Telegram *telegram.Webhook
 }
 
 // Server is the Fiber application with its routes.

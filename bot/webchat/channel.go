@@ -128,7 +128,8 @@ func (ch *Channel) Serve(ctx context.Context, conn Conn) {
 			}
 		}
 	}()
-	defer wg.Wait()
+	// Stop both goroutines before waiting for them (defers run last first).
+	defer func() { cancel(); wg.Wait() }()
 	send := func(f ServerFrame) bool {
 		select {
 		case out <- f:
@@ -191,7 +192,10 @@ func (ch *Channel) Serve(ctx context.Context, conn Conn) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-signal:
+			case _, ok := <-signal:
+				if !ok {
+					return
+				}
 			}
 		}
 	}()

@@ -1,0 +1,458 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/bottega-shop/bottega/bot"
+	"github.com/bottega-shop/bottega/bot/webchat"
+)
+
+// keepFinished is how many finished conversations are remembered for
+// measuring what an idle session keeps in Redis.
+const keepFinished = 32
+
+// errStop ends a shopper: the run is over.
+var errStop = errors.New("load over")
+
+// load is one run of simulated shoppers against a server's chat socket.
+type load struct {
+	cfg    *config
+	socket string // ws:// URL of /chat/socket
+	dialer *websocket.Dialer
+
+	start, end time.Time    // the measured window, set by run
+	started    atomic.Int64 // turns taken
+	sessions   atomic.Int64 // conversations opened
+
+	mu       sync.Mutex
+	errs     map[string]int64
+	example  map[string]string // one error message per kind
+	finished []string          // conversation keys of finished conversations
+}
+
+func newLoad(cfg *config, target string) *load {
+	socket := "ws" + strings.TrimPrefix(target, "http") + "/chat/socket"
+	return &load{
+		cfg: cfg, socket: socket,
+		dialer:  &websocket.Dialer{HandshakeTimeout: cfg.turnTimeout, ReadBufferSize: 4096, WriteBufferSize: 1024},
+		errs:    make(map[string]int64),
+		example: make(map[string]string),
+	}
+}
+
+// sample is one completed turn: when it completed and its latency, which
+// a bot entry arriving after completion may still lengthen.
+type sample struct {
+	done time.Time
+	lat  time.Duration
+}
+
+// result is what a run measured.
+type result struct {
+	window   time.Duration   // length of the measured window
+	lats     []time.Duration // turns completed in the window
+	errs     map[string]int64
+	examples map[string]string
+	sessions int64
+	finished []string
+	before   snapshot // counters at the start and end of the window
+	after    snapshot
+	// socketsLeft counts the server's goroutines still serving a chat
+	// socket once every shopper has closed its own (-1 when unknown).
+	socketsLeft int
+}
+
+// run runs the shoppers through the warm-up and the measured window, takes
+// the probes' snapshots at its edges, and waits for the shoppers to finish
+// their last turns.
+func (l *load) run(ctx context.Context, p *probes) (*result, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	l.start = time.Now().Add(l.cfg.warmup)
+	l.end = l.start.Add(l.cfg.duration)
+
+	samples := make([][]sample, l.cfg.conversations)
+	var wg sync.WaitGroup
+	for i := range samples {
+		wg.Go(func() { samples[i] = l.shopper(sctx, i) })
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	wait := func(until time.Time) {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
+
+	wait(l.start)
+	select {
+	case <-done:
+		if ctx.Err() == nil {
+			return nil, errors.New("the run ended during the warm-up: lower -warmup or raise -max-turns")
+		}
+	default:
+	}
+	t0 := time.Now()
+	before, err := p.snap(ctx)
+	if err != nil {
+		cancel()
+		<-done
+		return nil, err
+	}
+	stopProfile, err := startProfile(l.cfg.cpuProfile)
+	if err != nil {
+		cancel()
+		<-done
+		return nil, err
+	}
+	wait(l.end)
+	t1 := time.Now()
+	perr := stopProfile()
+	after, err := p.snap(ctx)
+	if err == nil {
+		err = perr
+	}
+	if err != nil {
+		cancel()
+		<-done
+		return nil, err
+	}
+	// Shoppers take no new turns after l.end; give the last ones time to
+	// be answered, then cut them off.
+	grace := time.NewTimer(l.cfg.turnTimeout + 2*time.Second)
+	select {
+	case <-done:
+	case <-grace.C:
+		cancel()
+		<-done
+	}
+	grace.Stop()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("interrupted: %w", err)
+	}
+
+	res := &result{window: t1.Sub(t0), before: before, after: after, sessions: l.sessions.Load()}
+	res.socketsLeft = p.chatGoroutinesLeft(ctx)
+	for _, ss := range samples {
+		for _, s := range ss {
+			if !s.done.Before(t0) && !s.done.After(t1) {
+				res.lats = append(res.lats, s.lat)
+			}
+		}
+	}
+	l.mu.Lock()
+	res.errs, res.examples, res.finished = l.errs, l.example, l.finished
+	l.mu.Unlock()
+	return res, nil
+}
+
+// startProfile starts a CPU profile into path, if path is set, and
+// returns the function that stops it.
+func startProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// take reserves the next turn, reporting false when the run is over.
+func (l *load) take() bool {
+	if !time.Now().Before(l.end) {
+		return false
+	}
+	return l.cfg.maxTurns == 0 || l.started.Add(1) <= l.cfg.maxTurns
+}
+
+// shopper holds one conversation after another, each of turnsPerConv
+// turns from its script, until the run is over, and returns its samples.
+func (l *load) shopper(ctx context.Context, i int) []sample {
+	sc := scripts[i%len(scripts)]
+	pace := &pacer{}
+	if l.cfg.rate > 0 {
+		pace.interval = time.Duration(float64(l.cfg.conversations) / l.cfg.rate * float64(time.Second))
+	}
+	var out []sample
+	for ctx.Err() == nil {
+		err := l.conversation(ctx, sc, pace, &out)
+		if errors.Is(err, errStop) {
+			return out
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return out
+			}
+			l.fail(err)
+			// Do not spin on a server that refuses everything.
+			t := time.NewTimer(20 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	return out
+}
+
+// pacer spaces one shopper's turns interval apart, from a random phase,
+// and says when each turn was due. A turn's latency counts from then, so
+// a server that falls behind is charged for the time its shoppers waited
+// (no coordinated omission). A zero interval means no pacing: each turn is
+// due when it is sent.
+type pacer struct {
+	interval time.Duration
+	next     time.Time
+}
+
+// wait waits until the next turn is due and returns when that was; false
+// when it would be due at or after end, or ctx ended.
+func (p *pacer) wait(ctx context.Context, end time.Time) (time.Time, bool) {
+	if p.interval <= 0 {
+		return time.Now(), time.Now().Before(end)
+	}
+	if p.next.IsZero() {
+		p.next = time.Now().Add(rand.N(p.interval))
+	}
+	due := p.next
+	p.next = p.next.Add(p.interval)
+	if !due.Before(end) {
+		return due, false
+	}
+	if d := time.Until(due); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return due, false
+		case <-t.C:
+		}
+	}
+	return due, true
+}
+
+// loadError is a failed turn or conversation, by kind.
+type loadError struct {
+	kind string
+	err  error
+}
+
+func (e *loadError) Error() string { return e.kind + ": " + e.err.Error() }
+func (e *loadError) Unwrap() error { return e.err }
+
+func (l *load) fail(err error) {
+	kind := "other"
+	var le *loadError
+	if errors.As(err, &le) {
+		kind = le.kind
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.errs[kind]++
+	if _, ok := l.example[kind]; !ok {
+		l.example[kind] = err.Error()
+	}
+}
+
+// conversation opens a session and asks up to turnsPerConv lines of sc,
+// appending a sample per completed turn.
+func (l *load) conversation(ctx context.Context, sc script, pace *pacer, out *[]sample) error {
+	if !l.take() {
+		return errStop
+	}
+	c, err := l.open(ctx, sc.locale)
+	if err != nil {
+		return err
+	}
+	defer c.ws.Close()
+	l.sessions.Add(1)
+
+	prev, prevAt := "", -1 // the previous turn's message id and sample
+	var prevStart time.Time
+	for turn := range l.cfg.turnsPerConv {
+		if turn > 0 && !l.take() {
+			return errStop
+		}
+		start, ok := pace.wait(ctx, l.end)
+		if !ok {
+			return errStop
+		}
+		id := strconv.Itoa(turn + 1)
+		if err := c.send(webchat.ClientFrame{Type: "message", ClientMsgID: id, Text: sc.lines[turn%len(sc.lines)]}); err != nil {
+			return &loadError{"send", err}
+		}
+		c.ws.SetReadDeadline(start.Add(l.cfg.turnTimeout))
+		acked, answered := false, false
+		for !acked || !answered {
+			f, err := c.read()
+			if err != nil {
+				return readError(err)
+			}
+			switch f.Type {
+			case "entry":
+				if f.Entry.From != bot.FromBot {
+					break
+				}
+				switch f.Entry.MessageID {
+				case id:
+					answered = true
+				case prev:
+					// A later reply to the previous turn: its last entry
+					// came now.
+					if prevAt >= 0 {
+						(*out)[prevAt].lat = max((*out)[prevAt].lat, time.Since(prevStart))
+					}
+				}
+			case "ack":
+				acked = acked || f.ClientMsgID == id
+			case "error":
+				return &loadError{"server:" + f.Code, fmt.Errorf("error frame %q for message %s", f.Code, f.ClientMsgID)}
+			}
+		}
+		now := time.Now()
+		*out = append(*out, sample{done: now, lat: now.Sub(start)})
+		prev, prevAt, prevStart = id, len(*out)-1, start
+	}
+	l.mu.Lock()
+	if len(l.finished) < keepFinished {
+		l.finished = append(l.finished, c.key)
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+func readError(err error) error {
+	var le *loadError
+	if errors.As(err, &le) {
+		return err
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &loadError{"timeout", errors.New("no complete answer within -turn-timeout")}
+	}
+	return &loadError{"closed", err}
+}
+
+// frame is the part of a webchat.ServerFrame the shoppers look at.
+type frame struct {
+	Type        string `json:"type"`
+	Token       string `json:"token"`
+	ClientMsgID string `json:"client_msg_id"`
+	Code        string `json:"code"`
+	Entry       struct {
+		From      string `json:"from"`
+		MessageID string `json:"message_id"`
+	} `json:"entry"`
+}
+
+// chatConn is one shopper's socket.
+type chatConn struct {
+	ws  *websocket.Conn
+	key string // the conversation key, from the session token
+	buf bytes.Buffer
+	f   frame
+}
+
+// open dials the socket, says hello as a new visitor and reads the
+// welcome with the session token.
+func (l *load) open(ctx context.Context, locale string) (*chatConn, error) {
+	ws, resp, err := l.dialer.DialContext(ctx, l.socket, nil)
+	if err != nil {
+		if resp != nil {
+			err = fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
+		}
+		return nil, &loadError{"dial", err}
+	}
+	c := &chatConn{ws: ws}
+	if err := c.send(webchat.ClientFrame{Type: "hello", Locale: locale}); err != nil {
+		ws.Close()
+		return nil, &loadError{"send", err}
+	}
+	ws.SetReadDeadline(time.Now().Add(l.cfg.turnTimeout))
+	f, err := c.read()
+	if err != nil {
+		ws.Close()
+		return nil, readError(err)
+	}
+	id, err := sessionID(f.Token)
+	if f.Type != "welcome" || err != nil {
+		ws.Close()
+		return nil, &loadError{"hello", fmt.Errorf("hello answered with a %q frame without a valid token", f.Type)}
+	}
+	c.key = webchat.Key(id)
+	return c, nil
+}
+
+func (c *chatConn) send(f webchat.ClientFrame) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return c.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+// read returns the next frame; it is valid until the next read.
+func (c *chatConn) read() (*frame, error) {
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	c.buf.Reset()
+	if _, err := c.buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	c.f = frame{}
+	if err := json.Unmarshal(c.buf.Bytes(), &c.f); err != nil {
+		return nil, &loadError{"protocol", fmt.Errorf("server frame is not JSON: %w", err)}
+	}
+	return &c.f, nil
+}
+
+// sessionID reads the session id out of a web-chat session token
+// ("v1." payload "." signature, base64url; the payload is the 16-byte id
+// and the expiry) without checking the signature, which only the server
+// can.
+func sessionID(token string) (string, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || parts[0] != "v1" {
+		return "", errors.New("not a v1 session token")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil || len(payload) < 16 {
+		return "", errors.New("session token payload is not a session id")
+	}
+	return hex.EncodeToString(payload[:16]), nil
+}
