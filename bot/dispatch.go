@@ -394,6 +394,7 @@ func (d *Dispatcher) acquire(ctx context.Context, key string, c Claim, inOrder b
 	c.Lease, c.Wait = d.lease, queueWait
 	gapUntil := time.Now().Add(d.gapWait)
 	pause := minPause
+	queued := false // whether an earlier call put the message in the queue
 	for {
 		w := d.watch(key)
 		start := time.Now()
@@ -407,11 +408,12 @@ func (d *Dispatcher) acquire(ctx context.Context, key string, c Claim, inOrder b
 			d.unwatch(key, w)
 			// A redelivery that queued while the original was handled must
 			// leave the queue, or it blocks the conversation until it expires.
-			if ctx.Err() != nil || errors.Is(err, ErrDuplicate) {
+			if ctx.Err() != nil || (queued && errors.Is(err, ErrDuplicate)) {
 				d.release(ctx, key, c.MessageID, 0)
 			}
 			return nil, start, err
 		}
+		queued = true
 		wait := pause
 		if errors.Is(err, ErrGap) {
 			wait = min(wait, max(time.Until(gapUntil), 0))

@@ -227,7 +227,19 @@ func TestFailures(t *testing.T) {
 			store: &fakeStore{acquire: func(int, bot.Claim) (*bot.Lease, error) { return nil, bot.ErrDuplicate }},
 			h:     echo,
 			want:  bot.ErrDuplicate,
-			// A redelivery leaves the queue at once (token 0: no lock to free).
+		},
+		{
+			// A redelivery that queued while the original was handled
+			// leaves the queue (token 0: no lock to free).
+			name: "duplicate after waiting",
+			store: &fakeStore{acquire: func(n int, _ bot.Claim) (*bot.Lease, error) {
+				if n == 0 {
+					return nil, bot.ErrBusy
+				}
+				return nil, bot.ErrDuplicate
+			}},
+			h:            echo,
+			want:         bot.ErrDuplicate,
 			wantReleases: []string{"u@0"},
 		},
 	}
