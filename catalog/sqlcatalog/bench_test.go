@@ -11,6 +11,7 @@ import (
 
 	"github.com/bottega-shop/bottega/catalog"
 	"github.com/bottega-shop/bottega/internal/sqldb"
+	"github.com/bottega-shop/bottega/internal/testserver"
 )
 
 // BenchmarkWrite100kVariants imports 10,000 products of 10 variants each
@@ -24,11 +25,11 @@ func BenchmarkWrite100kVariants(b *testing.B) {
 	const products, variants = 10_000, 10
 	b.Run("sqlite", func(b *testing.B) {
 		benchmarkWrite(b, products, variants, func(b *testing.B) *sqldb.DB {
-			return openSQLite(b, filepath.Join(b.TempDir(), "bottega.db"))
+			return testserver.SQLiteDB(b, filepath.Join(b.TempDir(), "bottega.db"))
 		})
 	})
 	b.Run("postgres", func(b *testing.B) {
-		benchmarkWrite(b, products, variants, func(b *testing.B) *sqldb.DB { return openPostgres(b) })
+		benchmarkWrite(b, products, variants, func(b *testing.B) *sqldb.DB { return testserver.PostgresDB(b) })
 	})
 }
 

@@ -16,27 +16,6 @@ import (
 	"github.com/bottega-shop/bottega/internal/testserver"
 )
 
-func openSQLite(t testing.TB, path string) *sqldb.DB {
-	t.Helper()
-	db, err := sqldb.OpenSQLite(path)
-	if err != nil {
-		t.Fatalf("OpenSQLite(%q) = %v", path, err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func openPostgres(t testing.TB) *sqldb.DB {
-	t.Helper()
-	url := testserver.Postgres(t)
-	db, err := sqldb.OpenPostgres(context.Background(), url)
-	if err != nil {
-		t.Fatalf("OpenPostgres = %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 func newStore(t testing.TB, db *sqldb.DB, opts ...sqlcatalog.Option) *sqlcatalog.Store {
 	t.Helper()
 	s, err := sqlcatalog.New(db, opts...)
@@ -48,13 +27,13 @@ func newStore(t testing.TB, db *sqldb.DB, opts ...sqlcatalog.Option) *sqlcatalog
 
 func TestStoreSQLite(t *testing.T) {
 	catalogtest.TestStore(t, func(t *testing.T) catalog.Store {
-		return newStore(t, openSQLite(t, filepath.Join(t.TempDir(), "bottega.db")))
+		return newStore(t, testserver.SQLiteDB(t, filepath.Join(t.TempDir(), "bottega.db")))
 	})
 }
 
 func TestStorePostgres(t *testing.T) {
 	catalogtest.TestStore(t, func(t *testing.T) catalog.Store {
-		return newStore(t, openPostgres(t))
+		return newStore(t, testserver.PostgresDB(t))
 	})
 }
 
@@ -91,7 +70,7 @@ func TestSQLitePersists(t *testing.T) {
 		t.Errorf("Product on a closed database = %v, want ErrUnavailable", err)
 	}
 
-	s = newStore(t, openSQLite(t, path)) // migrations find nothing to do
+	s = newStore(t, testserver.SQLiteDB(t, path)) // migrations find nothing to do
 	got, err := s.Product(ctx, "borsa")
 	if err != nil {
 		t.Fatalf("Product after reopening = %v", err)
@@ -115,7 +94,7 @@ func TestSQLitePersists(t *testing.T) {
 func TestUpdatedAt(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
-	s := newStore(t, openSQLite(t, filepath.Join(t.TempDir(), "bottega.db")),
+	s := newStore(t, testserver.SQLiteDB(t, filepath.Join(t.TempDir(), "bottega.db")),
 		sqlcatalog.WithNow(func() time.Time { return now }))
 	p := &catalog.Product{Handle: "felpa", Title: "Felpa", PriceMinor: 3900, Currency: "EUR", Active: true,
 		Variants: []catalog.Variant{{SKU: "F-M", Size: "M", Stock: 1}, {SKU: "F-L", Size: "L", Stock: 1}}}
@@ -188,7 +167,7 @@ func TestUpdatedAt(t *testing.T) {
 // does not let Write commit half a batch.
 func TestWriteAfterDatabaseError(t *testing.T) {
 	ctx := context.Background()
-	db := openSQLite(t, filepath.Join(t.TempDir(), "bottega.db"))
+	db := testserver.SQLiteDB(t, filepath.Join(t.TempDir(), "bottega.db"))
 	s := newStore(t, db)
 	p := func(h, sku string) *catalog.Product {
 		return &catalog.Product{Handle: h, Title: h, PriceMinor: 1, Currency: "EUR",

@@ -15,26 +15,6 @@ import (
 	"github.com/bottega-shop/bottega/internal/testserver"
 )
 
-func openSQLite(t testing.TB, path string) *sqldb.DB {
-	t.Helper()
-	db, err := sqldb.OpenSQLite(path)
-	if err != nil {
-		t.Fatalf("OpenSQLite(%q) = %v", path, err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func openPostgres(t testing.TB) *sqldb.DB {
-	t.Helper()
-	db, err := sqldb.OpenPostgres(context.Background(), testserver.Postgres(t))
-	if err != nil {
-		t.Fatalf("OpenPostgres = %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 func newStore(t testing.TB, db *sqldb.DB) *sqlconsent.Store {
 	t.Helper()
 	s, err := sqlconsent.New(db)
@@ -95,13 +75,13 @@ func behindTheBack(ctx context.Context, db *sqldb.DB, fn func(tx *sql.Tx) error)
 
 func TestStoreSQLite(t *testing.T) {
 	consenttest.TestStore(t, func(t *testing.T) consenttest.Backend {
-		return backend(t, openSQLite(t, filepath.Join(t.TempDir(), "bottega.db")))
+		return backend(t, testserver.SQLiteDB(t, filepath.Join(t.TempDir(), "bottega.db")))
 	})
 }
 
 func TestStorePostgres(t *testing.T) {
 	consenttest.TestStore(t, func(t *testing.T) consenttest.Backend {
-		return backend(t, openPostgres(t))
+		return backend(t, testserver.PostgresDB(t))
 	})
 }
 
@@ -109,8 +89,8 @@ func TestStorePostgres(t *testing.T) {
 // remove an event, whoever asks.
 func TestAppendOnly(t *testing.T) {
 	dbs := map[string]func(t *testing.T) *sqldb.DB{
-		"sqlite":   func(t *testing.T) *sqldb.DB { return openSQLite(t, filepath.Join(t.TempDir(), "bottega.db")) },
-		"postgres": func(t *testing.T) *sqldb.DB { return openPostgres(t) },
+		"sqlite":   func(t *testing.T) *sqldb.DB { return testserver.SQLiteDB(t, filepath.Join(t.TempDir(), "bottega.db")) },
+		"postgres": func(t *testing.T) *sqldb.DB { return testserver.PostgresDB(t) },
 	}
 	for name, open := range dbs {
 		t.Run(name, func(t *testing.T) {
@@ -173,7 +153,7 @@ func TestPersists(t *testing.T) {
 	first := record(t, ledger(t, newStore(t, db)))
 	db.Close()
 
-	l := ledger(t, newStore(t, openSQLite(t, path))) // migrations run again, as no-ops
+	l := ledger(t, newStore(t, testserver.SQLiteDB(t, path))) // migrations run again, as no-ops
 	second := record(t, l)
 	if second.ID != first.ID+1 || second.PrevHash != first.Hash {
 		t.Errorf("after a restart, Record() = event %d after %.8s…, want event %d after %.8s…", second.ID, second.PrevHash, first.ID+1, first.Hash)
@@ -185,7 +165,7 @@ func TestPersists(t *testing.T) {
 
 // TestUnavailable checks that a closed database reports ErrUnavailable.
 func TestUnavailable(t *testing.T) {
-	db := openSQLite(t, filepath.Join(t.TempDir(), "bottega.db"))
+	db := testserver.SQLiteDB(t, filepath.Join(t.TempDir(), "bottega.db"))
 	l := ledger(t, newStore(t, db))
 	db.Close()
 	ctx := context.Background()

@@ -28,8 +28,8 @@ func BenchmarkDispatch(b *testing.B) {
 		name string
 		open func(b *testing.B) *sqldb.DB
 	}{
-		{"sqlite", func(b *testing.B) *sqldb.DB { return openSQLite(b) }},
-		{"postgres", func(b *testing.B) *sqldb.DB { return openPostgres(b, testserver.Postgres(b)) }},
+		{"sqlite", func(b *testing.B) *sqldb.DB { return testserver.SQLiteDB(b, "") }},
+		{"postgres", func(b *testing.B) *sqldb.DB { return testserver.PostgresDB(b) }},
 	}
 	for _, db := range dbs {
 		b.Run(db.name+"/serial", func(b *testing.B) { benchDispatch(b, db.open(b), 1, 64) })

@@ -16,26 +16,6 @@ import (
 	"github.com/bottega-shop/bottega/internal/testserver"
 )
 
-func openSQLite(t testing.TB) *sqldb.DB {
-	t.Helper()
-	db, err := sqldb.OpenSQLite(filepath.Join(t.TempDir(), sqldb.SQLiteFile))
-	if err != nil {
-		t.Fatalf("OpenSQLite = %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func openPostgres(t testing.TB, url string) *sqldb.DB {
-	t.Helper()
-	db, err := sqldb.OpenPostgres(context.Background(), url)
-	if err != nil {
-		t.Fatalf("OpenPostgres = %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 func newStore(t testing.TB, db *sqldb.DB, opts ...sqldialogs.Option) *sqldialogs.Store {
 	t.Helper()
 	s, err := sqldialogs.New(db, opts...)
@@ -47,18 +27,18 @@ func newStore(t testing.TB, db *sqldb.DB, opts ...sqldialogs.Option) *sqldialogs
 }
 
 func TestStoreSQLite(t *testing.T) {
-	bottest.TestStore(t, func(t *testing.T) bot.Store { return newStore(t, openSQLite(t)) })
+	bottest.TestStore(t, func(t *testing.T) bot.Store { return newStore(t, testserver.SQLiteDB(t, "")) })
 }
 
 func TestStorePostgres(t *testing.T) {
-	bottest.TestStore(t, func(t *testing.T) bot.Store { return newStore(t, openPostgres(t, testserver.Postgres(t))) })
+	bottest.TestStore(t, func(t *testing.T) bot.Store { return newStore(t, testserver.PostgresDB(t)) })
 }
 
 // TestDispatcherSQLite shares one Store among the Dispatchers, as the
 // embedded mode runs: one process per database file.
 func TestDispatcherSQLite(t *testing.T) {
 	bottest.TestDispatcher(t, func(t *testing.T, n int, h bot.Handler, opts ...bot.DispatcherOption) []*bot.Dispatcher {
-		s := newStore(t, openSQLite(t))
+		s := newStore(t, testserver.SQLiteDB(t, ""))
 		var ds []*bot.Dispatcher
 		for range n {
 			ds = append(ds, bot.NewDispatcher(s, h, opts...))
@@ -74,7 +54,7 @@ func TestDispatcherPostgres(t *testing.T) {
 		url := testserver.Postgres(t)
 		var ds []*bot.Dispatcher
 		for range n {
-			ds = append(ds, bot.NewDispatcher(newStore(t, openPostgres(t, url)), h, opts...))
+			ds = append(ds, bot.NewDispatcher(newStore(t, testserver.PostgresDB(t, url)), h, opts...))
 		}
 		return ds
 	})
@@ -103,7 +83,7 @@ func count(t *testing.T, db *sqldb.DB, table string) int {
 // deletes and what it keeps.
 func TestSweep(t *testing.T) {
 	ctx := context.Background()
-	db := openSQLite(t)
+	db := testserver.SQLiteDB(t, "")
 	clk := &clock{t: time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)}
 	s := newStore(t, db, sqldialogs.WithNow(clk.now))
 	d := bot.NewDispatcher(s, bot.HandlerFunc(func(ctx context.Context, state []byte, m bot.Message) ([]byte, []bot.Reply, error) {
