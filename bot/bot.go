@@ -131,4 +131,11 @@ type Entry struct {
 	Text      string    `json:"text,omitempty"`  // the shopper's text or payload title
 	Reply     *Reply    `json:"reply,omitempty"` // the bot's or agent's reply
 	At        time.Time `json:"at"`
+	// Sealed holds Text and Reply encrypted for the store (see Sealer);
+	// the Dispatcher seals before Commit and opens what Entries reads, so
+	// only stores see it. Stores keep it as it is.
+	Sealed []byte `json:"sealed,omitempty"`
+	// Erased is set on an entry whose person was erased: it can no longer
+	// be read, and Text and Reply are empty.
+	Erased bool `json:"erased,omitempty"`
 }

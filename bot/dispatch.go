@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -136,6 +138,18 @@ type Update struct {
 	KeepState bool
 	// Entries are appended to the log; the store sets Seq and Conversation.
 	Entries []Entry
+	// Deliver marks the conversation due in the outbound queue (see
+	// OutboxStore) in the same atomic write, for channels that push
+	// replies (Telegram, Messenger). Stores that do not implement
+	// OutboxStore ignore it.
+	Deliver bool
+	// Forget erases the conversation before this update is applied, in the
+	// same atomic write: the state, every earlier log entry, the done marks
+	// and the pending delivery are deleted (as Forgetter.Forget does); then
+	// Entries are appended with the following Seq numbers, so a client
+	// resuming from its last Seq still gets them. The log then expires
+	// after LogTTL.
+	Forget bool
 	// Expiry times, all > 0.
 	SessionTTL, DedupeTTL, LogTTL time.Duration
 }
@@ -152,6 +166,10 @@ const (
 	// DefaultLogTTL is how long a conversation's log is kept after its
 	// last entry.
 	DefaultLogTTL = 90 * 24 * time.Hour
+	// DefaultFarewellTTL is how long the confirmation of an erasure is
+	// kept in the forgotten conversation's log so that the shopper's
+	// channel can deliver it.
+	DefaultFarewellTTL = time.Hour
 	// DefaultGapWait is how long a message waits for a missing earlier
 	// Seq on a channel with contiguous Seq numbers.
 	DefaultGapWait = 2 * time.Second
@@ -204,7 +222,10 @@ type Dispatcher struct {
 
 	lease, gapWait                time.Duration
 	sessionTTL, dedupeTTL, logTTL time.Duration
+	farewellTTL                   time.Duration
 	inOrder                       map[string]bool
+	deliver                       map[string]bool // channels whose replies the outbound queue pushes
+	sealer                        Sealer
 
 	mu      sync.Mutex
 	waiters map[string]*waiter // by conversation key
@@ -260,6 +281,30 @@ func WithContiguousSeq(channels ...string) DispatcherOption {
 	}
 }
 
+// WithDelivery names the channels whose replies go out through the
+// outbound queue (see OutboxStore): their turns are committed with
+// Update.Deliver.
+func WithDelivery(channels ...string) DispatcherOption {
+	return func(x *Dispatcher) {
+		x.deliver = make(map[string]bool, len(channels))
+		for _, c := range channels {
+			x.deliver[c] = true
+		}
+	}
+}
+
+// WithSealer encrypts session states and log entries with s before they
+// reach the store, and decrypts what is read back.
+func WithSealer(s Sealer) DispatcherOption {
+	return func(x *Dispatcher) { x.sealer = s }
+}
+
+// WithFarewellTTL sets how long a forgotten conversation keeps the
+// confirmation of its erasure (default DefaultFarewellTTL).
+func WithFarewellTTL(d time.Duration) DispatcherOption {
+	return func(x *Dispatcher) { x.farewellTTL = d }
+}
+
 // WithNow sets the clock that stamps log entries (default time.Now).
 func WithNow(now func() time.Time) DispatcherOption {
 	return func(x *Dispatcher) { x.now = now }
@@ -272,8 +317,9 @@ func NewDispatcher(store Store, h Handler, opts ...DispatcherOption) *Dispatcher
 		store: store, h: h, now: time.Now,
 		lease: DefaultLease, gapWait: DefaultGapWait,
 		sessionTTL: DefaultSessionTTL, dedupeTTL: DefaultDedupeTTL, logTTL: DefaultLogTTL,
-		inOrder: map[string]bool{WebChat: true},
-		waiters: make(map[string]*waiter),
+		farewellTTL: DefaultFarewellTTL,
+		inOrder:     map[string]bool{WebChat: true},
+		waiters:     make(map[string]*waiter),
 	}
 	for _, o := range opts {
 		o(d)
@@ -306,8 +352,13 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message) ([]Entry, error) {
 		}
 	}()
 
-	hctx, cancel := context.WithDeadline(ctx, start.Add(d.lease*3/4))
-	state, replies, err := d.h.Handle(hctx, l.State, m)
+	state, err := d.open(ctx, key, l.State)
+	if err != nil {
+		return nil, fmt.Errorf("bot: dispatch message %s of %s: session: %w", m.ID, key, err)
+	}
+	t := &Turn{}
+	hctx, cancel := context.WithDeadline(context.WithValue(ctx, turnKey{}, t), start.Add(d.lease*3/4))
+	state, replies, err := d.h.Handle(hctx, state, m)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("bot: handle message %s of %s: %w", m.ID, key, err)
@@ -322,19 +373,140 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message) ([]Entry, error) {
 	if text == "" {
 		text = m.Payload
 	}
+	u := Update{
+		MessageID: m.ID, Seq: m.Seq, Deliver: d.deliver[m.Channel],
+		SessionTTL: d.sessionTTL, DedupeTTL: d.dedupeTTL, LogTTL: d.logTTL,
+	}
+	if t.forget {
+		// Nothing of the person stays: not the words that asked for the
+		// erasure, not the state; only the replies confirming it, for a
+		// short while.
+		text, state = "", nil
+		u.Forget, u.LogTTL = true, d.farewellTTL
+	}
 	entries := make([]Entry, 0, 1+len(replies))
 	entries = append(entries, Entry{From: FromShopper, MessageID: m.ID, Text: text, At: at})
 	entries = appendReplies(entries, FromBot, m.ID, replies, now)
-	out, err := d.store.Commit(ctx, l, Update{
-		MessageID: m.ID, Seq: m.Seq, State: state, Entries: entries,
-		SessionTTL: d.sessionTTL, DedupeTTL: d.dedupeTTL, LogTTL: d.logTTL,
-	})
+	out, err := d.commit(ctx, l, u, state, entries)
 	if err != nil {
 		return nil, fmt.Errorf("bot: save message %s of %s: %w", m.ID, key, err)
 	}
 	committed = true
 	d.wake(key)
 	return out, nil
+}
+
+// Turn is what a Handler can ask of the Dispatcher about the turn it is
+// handling; TurnOf finds it in the handler's context.
+type Turn struct {
+	forget bool
+}
+
+type turnKey struct{}
+
+// TurnOf returns the turn being handled under ctx, or nil outside a
+// Dispatcher's call to Handle.
+func TurnOf(ctx context.Context) *Turn {
+	t, _ := ctx.Value(turnKey{}).(*Turn)
+	return t
+}
+
+// Forget asks the Dispatcher to erase the conversation when it commits the
+// turn (see Update.Forget): the turn's replies are kept, briefly, so that
+// they reach the shopper; the shopper's words and the state are not.
+func (t *Turn) Forget() { t.forget = true }
+
+// commit seals the state and entries and commits them, returning the
+// entries as stored with their text and replies in clear.
+func (d *Dispatcher) commit(ctx context.Context, l *Lease, u Update, state []byte, entries []Entry) ([]Entry, error) {
+	if !u.KeepState {
+		var err error
+		if u.State, err = d.seal(ctx, l.Key, state); err != nil {
+			return nil, fmt.Errorf("sealing the session: %w", err)
+		}
+	}
+	u.Entries = entries
+	if d.sealer != nil {
+		u.Entries = make([]Entry, len(entries))
+		for i, e := range entries {
+			b, err := json.Marshal(sealedEntry{Text: e.Text, Reply: e.Reply})
+			if err != nil {
+				return nil, fmt.Errorf("sealing entry: %w", err)
+			}
+			if e.Sealed, err = d.seal(ctx, l.Key, b); err != nil {
+				return nil, fmt.Errorf("sealing entry: %w", err)
+			}
+			e.Text, e.Reply = "", nil
+			u.Entries[i] = e
+		}
+	}
+	out, err := d.store.Commit(ctx, l, u)
+	if err != nil {
+		return nil, err
+	}
+	if d.sealer != nil {
+		for i := range out {
+			if i < len(entries) {
+				out[i].Text, out[i].Reply, out[i].Sealed = entries[i].Text, entries[i].Reply, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// sealedEntry is what Entry.Sealed holds.
+type sealedEntry struct {
+	Text  string `json:"t,omitempty"`
+	Reply *Reply `json:"r,omitempty"`
+}
+
+func (d *Dispatcher) seal(ctx context.Context, key string, plain []byte) ([]byte, error) {
+	if d.sealer == nil || len(plain) == 0 {
+		return plain, nil
+	}
+	return d.sealer.Seal(ctx, key, plain)
+}
+
+// open decrypts a sealed session state; the state of an erased person
+// reads as none.
+func (d *Dispatcher) open(ctx context.Context, key string, sealed []byte) ([]byte, error) {
+	if d.sealer == nil || len(sealed) == 0 {
+		return sealed, nil
+	}
+	plain, err := d.sealer.Open(ctx, key, sealed)
+	if errors.Is(err, ErrErased) {
+		return nil, nil
+	}
+	return plain, err
+}
+
+// openEntries decrypts sealed entries in place; an erased person's entries
+// come back empty and marked Erased.
+func (d *Dispatcher) openEntries(ctx context.Context, key string, es []Entry) error {
+	for i := range es {
+		e := &es[i]
+		if len(e.Sealed) == 0 {
+			continue
+		}
+		if d.sealer == nil {
+			return fmt.Errorf("entry %d is sealed and no sealer is configured", e.Seq)
+		}
+		plain, err := d.sealer.Open(ctx, key, e.Sealed)
+		e.Sealed = nil
+		switch {
+		case errors.Is(err, ErrErased):
+			e.Erased = true
+			continue
+		case err != nil:
+			return fmt.Errorf("opening entry %d: %w", e.Seq, err)
+		}
+		var se sealedEntry
+		if err := json.Unmarshal(plain, &se); err != nil {
+			return fmt.Errorf("opening entry %d: %w", e.Seq, err)
+		}
+		e.Text, e.Reply = se.Text, se.Reply
+	}
+	return nil
 }
 
 // Append adds entries not caused by a shopper message (an agent's reply, a
@@ -354,10 +526,11 @@ func (d *Dispatcher) Append(ctx context.Context, key string, from string, replie
 	if err != nil {
 		return nil, fmt.Errorf("bot: append to %s: %w", key, err)
 	}
-	out, err := d.store.Commit(ctx, l, Update{
-		KeepState: true, Entries: appendReplies(nil, from, "", replies, d.now()),
+	channel, _, _ := strings.Cut(key, ":")
+	out, err := d.commit(ctx, l, Update{
+		KeepState: true, Deliver: d.deliver[channel],
 		SessionTTL: d.sessionTTL, DedupeTTL: d.dedupeTTL, LogTTL: d.logTTL,
-	})
+	}, nil, appendReplies(nil, from, "", replies, d.now()))
 	if err != nil {
 		d.release(ctx, key, id, l.Token)
 		return nil, fmt.Errorf("bot: append to %s: %w", key, err)
@@ -376,6 +549,9 @@ func (d *Dispatcher) Entries(ctx context.Context, key string, after int64, limit
 	limit = min(limit, MaxEntriesLimit)
 	es, err := d.store.Entries(ctx, key, max(after, 0), limit)
 	if err != nil {
+		return nil, fmt.Errorf("bot: entries of %s: %w", key, err)
+	}
+	if err := d.openEntries(ctx, key, es); err != nil {
 		return nil, fmt.Errorf("bot: entries of %s: %w", key, err)
 	}
 	return es, nil
