@@ -1,0 +1,78 @@
+package consent
+
+import (
+	"context"
+	"time"
+)
+
+// Data rights: what the shop holds on a person, an export of it, and its
+// erasure. The chat (package dialogs) and the admin API (package web) both
+// reach them through the Rights interface; cmd wires the implementation,
+// which fans each request out to every store holding personal data.
+
+// Holding is one kind of data held about a subject, counted.
+type Holding struct {
+	// What names the kind: "conversation", "preferences", "subscriptions",
+	// "consents", …
+	What string `json:"what"`
+	// Count is how many items of that kind are held.
+	Count int `json:"count"`
+}
+
+// Summary is what the shop holds on a subject and what they agreed to, for
+// the chat's "privacy" answer and the admin's view.
+type Summary struct {
+	Subject string `json:"subject"`
+	// Consents is the current state of every asked purpose.
+	Consents map[Purpose]Status `json:"consents"`
+	// Receipts are the subject's ledger events, oldest first.
+	Receipts []Event `json:"receipts"`
+	// Held lists the kinds of data held, in a stable order.
+	Held []Holding `json:"held"`
+}
+
+// StoreReport is what one store did in an erasure.
+type StoreReport struct {
+	// Store names it: "sql", "redis", "search index", "outbound queue",
+	// "keys", "ledger".
+	Store string `json:"store"`
+	// Erased counts the items deleted or made unreadable.
+	Erased int `json:"erased"`
+	// Note says what was done, or what is kept and why.
+	Note string `json:"note,omitempty"`
+	// Err is set when the store failed; the erasure is then incomplete and
+	// may be run again.
+	Err string `json:"error,omitempty"`
+}
+
+// Report is the outcome of one erasure, per store.
+type Report struct {
+	Subject string        `json:"subject"`
+	At      time.Time     `json:"at"`
+	Stores  []StoreReport `json:"stores"`
+}
+
+// Complete reports whether every store succeeded.
+func (r Report) Complete() bool {
+	for _, s := range r.Stores {
+		if s.Err != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Rights serves a subject's data rights. The subject is a pseudonymous id
+// (SubjectID); conversation is the chat's conversation key
+// ("telegram:12345") when the request comes from a chat, else empty.
+type Rights interface {
+	// Summary returns what is held on subject.
+	Summary(ctx context.Context, subject string) (Summary, error)
+	// ExportLink returns a signed link to a JSON export of everything held
+	// on subject, valid until expires.
+	ExportLink(ctx context.Context, subject string) (url string, expires time.Time, err error)
+	// Erase erases everything held on subject in every store and reports
+	// per store. It returns an error wrapping ErrNotFound for a subject of
+	// whom nothing is held.
+	Erase(ctx context.Context, subject, conversation string) (Report, error)
+}
