@@ -112,3 +112,45 @@ func benchProduct(i, variants int) *catalog.Product {
 	}
 	return p
 }
+
+// BenchmarkProducts reads one product with its variants, as a stock answer
+// does on every turn, from a catalog of 1,000 products, on SQLite and
+// (when BOTTEGA_TEST_POSTGRES is set) Postgres, from 4 goroutines per core.
+//
+//	go test -run '^$' -bench Products -benchtime 20000x ./catalog/sqlcatalog/
+func BenchmarkProducts(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		benchmarkProducts(b, testserver.SQLiteDB(b, filepath.Join(b.TempDir(), "bottega.db")))
+	})
+	b.Run("postgres", func(b *testing.B) { benchmarkProducts(b, testserver.PostgresDB(b)) })
+}
+
+func benchmarkProducts(b *testing.B, db *sqldb.DB) {
+	ctx := context.Background()
+	s := newStore(b, db)
+	const products = 1000
+	err := s.Write(ctx, "bench", func(w catalog.Writer) error {
+		for i := range products {
+			if err := w.Put(ctx, benchProduct(i, 10)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("Write = %v", err)
+	}
+	handle := benchProduct(products/2, 1).Handle
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ps, err := s.Products(ctx, []string{handle})
+			if err != nil || len(ps) != 1 || len(ps[0].Variants) != 10 {
+				b.Errorf("Products(%q) = %d products, %v", handle, len(ps), err)
+				return
+			}
+		}
+	})
+}

@@ -38,7 +38,11 @@ func (s *Store) Products(ctx context.Context, handles []string) ([]catalog.Produ
 func (s *Store) products(ctx context.Context, handles []string) ([]catalog.Product, error) {
 	var found []catalog.Product
 	err := s.db.InReadTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.sql.productsByHandle, jsonText(handles))
+		st, err := s.db.ReadStmt(ctx, tx, s.sql.productsByHandle)
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, jsonText(handles))
 		if err != nil {
 			return err
 		}
@@ -205,7 +209,11 @@ func (s *Store) loadVariants(ctx context.Context, tx *sql.Tx, ps []catalog.Produ
 		handles[i] = ps[i].Handle
 		byHandle[ps[i].Handle] = &ps[i]
 	}
-	rows, err := tx.QueryContext(ctx, s.sql.variantsOf, jsonText(handles))
+	st, err := s.db.ReadStmt(ctx, tx, s.sql.variantsOf)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(ctx, jsonText(handles))
 	if err != nil {
 		return err
 	}

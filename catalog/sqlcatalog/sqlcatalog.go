@@ -84,6 +84,10 @@ func New(db *sqldb.DB, opts ...Option) (*Store, error) {
 	if err := db.Migrate(context.Background(), migrationsFS(), "catalog"); err != nil {
 		return nil, s.wrap("migrate", err)
 	}
+	// The reads every stock answer makes.
+	if err := db.PrepareReads(context.Background(), s.sql.productsByHandle, s.sql.variantsOf); err != nil {
+		return nil, s.wrap("prepare", err)
+	}
 	return s, nil
 }
 

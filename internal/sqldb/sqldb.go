@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -62,6 +63,8 @@ type DB struct {
 	Dialect Dialect
 
 	pool *pgxpool.Pool // Postgres only
+
+	stmts sync.Map // query → *sql.Stmt prepared on R, see ReadStmt
 }
 
 // SQLiteFile is the name of the embedded database file inside the data folder.
@@ -175,6 +178,11 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	db.stmts.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		db.stmts.Delete(k)
+		return true
+	})
 	err := db.W.Close()
 	if db.R != db.W {
 		err = errors.Join(err, db.R.Close())
@@ -210,6 +218,36 @@ func (db *DB) InTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	}
 	committed = true
 	return nil
+}
+
+// PrepareReads prepares queries on R, once, for ReadStmt. Call it before
+// the queries are used, outside any transaction: preparing takes a
+// connection of its own.
+func (db *DB) PrepareReads(ctx context.Context, queries ...string) error {
+	for _, q := range queries {
+		if _, ok := db.stmts.Load(q); ok {
+			continue
+		}
+		st, err := db.R.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqldb: prepare: %w", err)
+		}
+		if _, loaded := db.stmts.LoadOrStore(q, st); loaded {
+			st.Close()
+		}
+	}
+	return nil
+}
+
+// ReadStmt returns query as a statement of tx, a transaction of InReadTx.
+// A query given to PrepareReads is prepared once per connection and reused
+// after (on SQLite, preparing is a good part of a small read's cost);
+// another is prepared for tx alone. The statement ends with tx.
+func (db *DB) ReadStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := db.stmts.Load(query); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+	}
+	return tx.PrepareContext(ctx, query)
 }
 
 // InReadTx runs fn in a read-only transaction on R, so that the queries fn
