@@ -426,7 +426,10 @@ func (d *Dispatcher) commit(ctx context.Context, l *Lease, u Update, state []byt
 		}
 	}
 	u.Entries = entries
-	if d.sealer != nil {
+	// A forgotten person's farewell holds nothing of theirs and is not
+	// sealed: sealing would make them a new key.
+	sealed := d.sealer != nil && !u.Forget
+	if sealed {
 		u.Entries = make([]Entry, len(entries))
 		for i, e := range entries {
 			b, err := json.Marshal(sealedEntry{Text: e.Text, Reply: e.Reply})
@@ -444,7 +447,7 @@ func (d *Dispatcher) commit(ctx context.Context, l *Lease, u Update, state []byt
 	if err != nil {
 		return nil, err
 	}
-	if d.sealer != nil {
+	if sealed {
 		for i := range out {
 			if i < len(entries) {
 				out[i].Text, out[i].Reply, out[i].Sealed = entries[i].Text, entries[i].Reply, nil
