@@ -40,6 +40,13 @@ func (s *Server) routes() {
 	admin.Put("/size-charts/:name", s.putSizeChart)
 	admin.Delete("/size-charts/:name", s.deleteSizeChart)
 	admin.Post("/reindex", s.reindex)
+	admin.Get("/subjects", s.listSubjects)
+	admin.Get("/subjects/:subject", s.subjectSummary)
+	admin.Post("/subjects/:subject/export", s.subjectExport)
+	admin.Delete("/subjects/:subject", s.eraseSubject)
+	admin.Get("/audit", s.listAudit)
+
+	app.Get("/privacy/export/:token", s.privacyExport)
 
 	app.Use(func(c *fiber.Ctx) error {
 		return &httpError{status: fiber.StatusNotFound, msg: "no such endpoint: " + c.Method() + " " + c.Path()}

@@ -27,6 +27,7 @@ import (
 	"github.com/bottega-shop/bottega/bot/telegram"
 	"github.com/bottega-shop/bottega/bot/webchat"
 	"github.com/bottega-shop/bottega/catalog"
+	"github.com/bottega-shop/bottega/consent"
 )
 
 // Body limits. Import bodies are streamed and may be much larger.
@@ -62,6 +63,14 @@ type Config struct {
 	Messenger *messenger.Webhook
 	// Telegram serves the Telegram webhook; nil disables /webhooks/telegram.
 	Telegram *telegram.Webhook
+	// Privacy serves the admin's data-rights calls under
+	// /api/admin/subjects; with Audit, which records every read of a
+	// person's data and serves /api/admin/audit. Either nil disables them.
+	Privacy Privacy
+	Audit   consent.Audit
+	// Exports serves the export links at /privacy/export/{token}; nil
+	// disables them.
+	Exports Exports
 }
 
 // Server is the Fiber application with its routes.

@@ -1,0 +1,256 @@
+package sqlconsent
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/bottega-shop/bottega/consent"
+	"github.com/bottega-shop/bottega/internal/sqldb"
+)
+
+//go:embed keymigrations
+var keyMigrations embed.FS
+
+// KeysFile is the embedded keys database's file name in the data folder,
+// next to the main database (sqldb.SQLiteFile).
+const KeysFile = "keys.db"
+
+// KeyStore keeps the keyring's wrapped data keys and conversation links
+// (consent.KeyStore) on Postgres or SQLite.
+//
+// Crypto-shredding works only if a copy of the personal data never comes
+// with the keys that open it. So the KeyStore has a migration set of its
+// own and should get a database of its own: in embedded mode the file
+// KeysFile next to the main database, in production a separate Postgres
+// database. Back the keys database up apart from the main one, and keep
+// its backups no longer than an erasure may take to be final; a backup of
+// both together, with the server's secret, can read everything an erasure
+// destroyed. On SQLite a deleted key is overwritten in the file
+// (secure_delete) and the write-ahead log is checkpointed and truncated,
+// so the live files keep no copy; on Postgres the deleted row stays in the
+// table's dead tuples until VACUUM, and in WAL archives.
+type KeyStore struct {
+	db *sqldb.DB
+}
+
+var _ consent.KeyStore = (*KeyStore)(nil)
+
+// NewKeyStore returns a KeyStore on db, first applying the keys
+// migrations (their own set, "consent_keys"). The caller keeps ownership
+// of db and closes it.
+func NewKeyStore(db *sqldb.DB) (*KeyStore, error) {
+	sub, err := fs.Sub(keyMigrations, "keymigrations")
+	if err != nil {
+		panic("sqlconsent: embedded key migrations: " + err.Error()) // a constant, valid path
+	}
+	if err := db.Migrate(context.Background(), sub, "consent_keys"); err != nil {
+		return nil, wrap("migrate keys", err)
+	}
+	return &KeyStore{db: db}, nil
+}
+
+// Ping reports whether the keys database answers.
+func (s *KeyStore) Ping(ctx context.Context) error {
+	return wrap("ping keys", s.db.Ping(ctx))
+}
+
+// Key returns subject's wrapped key, or consent.ErrNotFound.
+func (s *KeyStore) Key(ctx context.Context, subject string) (consent.WrappedKey, error) {
+	k, err := readKey(ctx, s.db.R, subject)
+	return k, wrap("key", err)
+}
+
+func readKey(ctx context.Context, q queryer, subject string) (consent.WrappedKey, error) {
+	k := consent.WrappedKey{Subject: subject}
+	var created int64
+	err := q.QueryRowContext(ctx, `SELECT wrapped, created FROM consent_keys WHERE subject = $1`, subject).Scan(&k.Wrapped, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return consent.WrappedKey{}, fmt.Errorf("sqlconsent: key: %w", consent.ErrNotFound)
+	}
+	if err != nil {
+		return consent.WrappedKey{}, err
+	}
+	k.Created = sqldb.Time(created)
+	return k, nil
+}
+
+// PutKey stores k unless its subject has a key, and returns the key
+// stored.
+func (s *KeyStore) PutKey(ctx context.Context, k consent.WrappedKey) (consent.WrappedKey, error) {
+	if k.Subject == "" || len(k.Wrapped) == 0 {
+		return consent.WrappedKey{}, fmt.Errorf("sqlconsent: put key: no subject or no key: %w", consent.ErrInvalid)
+	}
+	var out consent.WrappedKey
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO consent_keys (subject, wrapped, created) VALUES ($1, $2, $3)
+			ON CONFLICT (subject) DO NOTHING`, k.Subject, k.Wrapped, sqldb.Micros(k.Created))
+		if err != nil {
+			return err
+		}
+		out, err = readKey(ctx, tx, k.Subject)
+		return err
+	})
+	if err != nil {
+		return consent.WrappedKey{}, wrap("put key", err)
+	}
+	return out, nil
+}
+
+// DeleteKey deletes subject's key and links and reports whether it had a
+// key. On SQLite the deleted bytes are zeroed in the file and the
+// write-ahead log is truncated.
+func (s *KeyStore) DeleteKey(ctx context.Context, subject string) (bool, error) {
+	var had bool
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if s.db.Dialect == sqldb.SQLite {
+			if _, err := tx.ExecContext(ctx, "PRAGMA secure_delete = ON"); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM consent_key_links WHERE subject = $1`, subject); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM consent_keys WHERE subject = $1`, subject)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		had = n > 0
+		return err
+	})
+	if err != nil {
+		return false, wrap("delete key", err)
+	}
+	if had && s.db.Dialect == sqldb.SQLite {
+		// Best effort: readers in the way leave the log to the next
+		// checkpoint, which overwrites it.
+		s.db.W.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	}
+	return had, nil
+}
+
+// PutLink stores l for subject unless it has a link with l.ID; it returns
+// consent.ErrNotFound when subject has no key.
+func (s *KeyStore) PutLink(ctx context.Context, subject string, l consent.Link) error {
+	if l.ID == "" || len(l.Sealed) == 0 {
+		return fmt.Errorf("sqlconsent: put link: no id or no conversation: %w", consent.ErrInvalid)
+	}
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM consent_keys WHERE subject = $1`, subject).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlconsent: put link: key: %w", consent.ErrNotFound)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO consent_key_links (subject, id, channel, sealed, created)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subject, id) DO NOTHING`,
+			subject, l.ID, l.Channel, l.Sealed, sqldb.Micros(l.Created))
+		return err
+	})
+	if err != nil && !errors.Is(err, consent.ErrNotFound) && !sqldb.IsUnavailable(err) {
+		// On Postgres a key deleted between the check and the insert fails
+		// the foreign key.
+		if _, kerr := s.Key(ctx, subject); errors.Is(kerr, consent.ErrNotFound) {
+			return fmt.Errorf("sqlconsent: put link: key: %w", consent.ErrNotFound)
+		}
+	}
+	return wrap("put link", err)
+}
+
+// Links returns subject's links, oldest first.
+func (s *KeyStore) Links(ctx context.Context, subject string) ([]consent.Link, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT id, channel, sealed, created FROM consent_key_links
+		WHERE subject = $1 ORDER BY created, id`, subject)
+	if err != nil {
+		return nil, wrap("links", err)
+	}
+	defer rows.Close()
+	var links []consent.Link
+	for rows.Next() {
+		var (
+			l       consent.Link
+			created int64
+		)
+		if err := rows.Scan(&l.ID, &l.Channel, &l.Sealed, &created); err != nil {
+			return nil, wrap("links", err)
+		}
+		l.Created = sqldb.Time(created)
+		links = append(links, l)
+	}
+	return links, wrap("links", rows.Err())
+}
+
+// Subjects returns up to limit subjects with a key after the subject
+// after, in subject order, with the channels of their links.
+func (s *KeyStore) Subjects(ctx context.Context, after string, limit int) ([]consent.SubjectInfo, error) {
+	if limit <= 0 {
+		limit = consent.DefaultSubjectsLimit
+	}
+	var out []consent.SubjectInfo
+	err := s.db.InReadTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT subject, created FROM consent_keys
+			WHERE subject > $1 ORDER BY subject LIMIT $2`, after, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		at := make(map[string]int)
+		for rows.Next() {
+			var (
+				si      consent.SubjectInfo
+				created int64
+			)
+			if err := rows.Scan(&si.Subject, &created); err != nil {
+				return err
+			}
+			si.Created, si.Channels = sqldb.Time(created), []string{}
+			at[si.Subject] = len(out)
+			out = append(out, si)
+		}
+		if err := rows.Err(); err != nil || len(out) == 0 {
+			return err
+		}
+		rows.Close()
+		chans, err := tx.QueryContext(ctx, `SELECT DISTINCT subject, channel FROM consent_key_links
+			WHERE subject >= $1 AND subject <= $2 AND channel <> '' ORDER BY subject, channel`,
+			out[0].Subject, out[len(out)-1].Subject)
+		if err != nil {
+			return err
+		}
+		defer chans.Close()
+		for chans.Next() {
+			var subject, channel string
+			if err := chans.Scan(&subject, &channel); err != nil {
+				return err
+			}
+			if i, ok := at[subject]; ok {
+				out[i].Channels = append(out[i].Channels, channel)
+			}
+		}
+		return chans.Err()
+	})
+	if err != nil {
+		return nil, wrap("subjects", err)
+	}
+	return out, nil
+}
+
+// wrap adds context to err and classifies database errors as
+// consent.ErrUnavailable. Errors already classified pass through unchanged.
+func wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, consent.ErrInvalid), errors.Is(err, consent.ErrNotFound),
+		errors.Is(err, consent.ErrTampered), errors.Is(err, consent.ErrUnavailable):
+		return err
+	case sqldb.IsUnavailable(err):
+		return fmt.Errorf("sqlconsent: %s: %w: %w", op, consent.ErrUnavailable, err)
+	}
+	return fmt.Errorf("sqlconsent: %s: %w", op, err)
+}
