@@ -356,7 +356,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message) ([]Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bot: dispatch message %s of %s: session: %w", m.ID, key, err)
 	}
-	t := &Turn{}
+	t := &Turn{key: key}
 	hctx, cancel := context.WithDeadline(context.WithValue(ctx, turnKey{}, t), start.Add(d.lease*3/4))
 	state, replies, err := d.h.Handle(hctx, state, m)
 	cancel()
@@ -399,8 +399,12 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message) ([]Entry, error) {
 // Turn is what a Handler can ask of the Dispatcher about the turn it is
 // handling; TurnOf finds it in the handler's context.
 type Turn struct {
+	key    string
 	forget bool
 }
+
+// Key is the conversation's key (Message.Key).
+func (t *Turn) Key() string { return t.key }
 
 type turnKey struct{}
 
