@@ -92,7 +92,8 @@ var errBoom = errors.New("boom")
 // TestDispatcher checks Dispatchers built by newDispatchers on one backend:
 // once-only handling under redelivery, order under concurrent arrival
 // within and across Dispatchers, lease loss, handler failures, state,
-// paging, Subscribe across Dispatchers and idle expiry.
+// paging, Subscribe across Dispatchers, sealing with a bot.Sealer,
+// forgetting in a turn (bot.Turn.Forget) and idle expiry.
 func TestDispatcher(t *testing.T, newDispatchers NewDispatchers) {
 	ctx := context.Background()
 	at := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
@@ -552,6 +553,70 @@ func TestDispatcher(t *testing.T, newDispatchers NewDispatchers) {
 		waitSignal(t, ch, "after an Append on another dispatcher")
 		stop()
 		waitClosed(t, ch)
+	})
+
+	t.Run("Sealer", func(t *testing.T) {
+		rec := newRecorder()
+		sealer := &xorSealer{}
+		d := newDispatchers(t, 1, rec, bot.WithSealer(sealer))[0]
+		reply := func(e bot.Entry) string {
+			if e.Reply == nil {
+				return ""
+			}
+			return e.Reply.Text
+		}
+		got := mustDispatch(t, d, webMsg("sealed", "m1", 1, "avete le trail runner?"))
+		if len(got) != 2 || got[0].Text != "avete le trail runner?" || reply(got[1]) != "re:avete le trail runner?" || got[0].Sealed != nil {
+			t.Errorf("Dispatch with a sealer = %+v, want the entries in clear", got)
+		}
+		mustDispatch(t, d, webMsg("sealed", "m2", 2, "e nel 43?"))
+		key := webMsg("sealed", "", 0, "").Key()
+		if calls := rec.callsOf(key); len(calls) != 2 || calls[1].State != "|m1" {
+			t.Errorf("calls = %+v, want the second to see the opened state %q", calls, "|m1")
+		}
+		es := entries(t, d, key)
+		if len(es) != 4 || es[2].Text != "e nel 43?" || reply(es[3]) != "re:e nel 43?" || es[2].Sealed != nil || es[2].Erased {
+			t.Errorf("Entries with a sealer = %+v, want 4 opened entries", es)
+		}
+		sealer.erase(key)
+		for _, e := range entries(t, d, key) {
+			if !e.Erased || e.Text != "" || e.Reply != nil || e.Sealed != nil {
+				t.Errorf("entry %d after the person's key was erased = %+v, want it marked Erased and empty", e.Seq, e)
+			}
+		}
+		mustDispatch(t, d, webMsg("sealed", "m3", 3, "ci sei?"))
+		if calls := rec.callsOf(key); len(calls) != 3 || calls[2].State != "" {
+			t.Errorf("calls = %+v, want the turn after the erasure to start without state", calls)
+		}
+	})
+
+	t.Run("ForgetTurn", func(t *testing.T) {
+		rec := newRecorder()
+		rec.fn = func(ctx context.Context, state []byte, m bot.Message) ([]byte, []bot.Reply, error) {
+			if m.Text == "dimentica tutto" {
+				bot.TurnOf(ctx).Forget()
+				return []byte("must not be kept"), []bot.Reply{{Text: "Fatto: ho cancellato i tuoi dati."}}, nil
+			}
+			return defaultHandle(state, m)
+		}
+		d := newDispatchers(t, 1, rec)[0]
+		mustDispatch(t, d, webMsg("bye", "m1", 1, "mi chiamo Anna"))
+		got := mustDispatch(t, d, webMsg("bye", "m2", 2, "dimentica tutto"))
+		if len(got) != 2 || got[0].Seq != 3 || got[0].Text != "" || got[1].Reply == nil {
+			t.Errorf("the forgetting turn's entries = %+v, want Seq 3 without the shopper's words, then the reply", got)
+		}
+		key := webMsg("bye", "", 0, "").Key()
+		es := entries(t, d, key)
+		if len(es) != 2 || es[0].Seq != 3 || es[0].Text != "" || es[1].Reply == nil || es[1].Reply.Text != "Fatto: ho cancellato i tuoi dati." {
+			t.Errorf("log after forgetting = %+v, want only the forgetting turn, without the shopper's words", es)
+		}
+		mustDispatch(t, d, webMsg("bye", "m3", 3, "ciao"))
+		if calls := rec.callsOf(key); len(calls) != 3 || calls[2].State != "" {
+			t.Errorf("calls = %+v, want the turn after forgetting to start without state", calls)
+		}
+		if es := entries(t, d, key); len(es) != 4 || es[2].Seq != 5 {
+			t.Errorf("log = %+v, want the new turn at Seq 5", es)
+		}
 	})
 
 	t.Run("IdleExpiry", func(t *testing.T) {

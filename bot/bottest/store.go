@@ -1,7 +1,9 @@
 // Package bottest holds the contract suites of package bot's interfaces:
-// TestStore for a bot.Store and TestDispatcher for Dispatchers sharing one
+// TestStore for a bot.Store (and bot.Forgetter), TestOutboxStore for a
+// bot.OutboxStore, TestErasure for what a forgotten conversation leaves
+// in a store's backend, and TestDispatcher for Dispatchers sharing one
 // store's backend, in the manner of testing/fstest.TestFS. Every Store
-// implementation runs both.
+// implementation runs them all.
 package bottest
 
 import (
@@ -47,8 +49,9 @@ func update(id string, state string, texts ...string) bot.Update {
 }
 
 // TestStore checks that the stores newStore returns keep the bot.Store
-// contract. newStore is called once per subtest and must return a store on
-// an empty backend.
+// contract, including Entry.Sealed and Update.Forget, and bot.Forgetter
+// when they implement it. newStore is called once per subtest and must
+// return a store on an empty backend.
 func TestStore(t *testing.T, newStore func(t *testing.T) bot.Store) {
 	ctx := context.Background()
 	const key = "webchat:conv-1"
@@ -531,6 +534,128 @@ func TestStore(t *testing.T, newStore func(t *testing.T) bot.Store) {
 		}
 		if got := seqs(entries(t, s, key, 0, 100)); len(got) != n || got[n-1] != n {
 			t.Errorf("log seqs = %v, want 1…%d", got, n)
+		}
+	})
+
+	t.Run("Sealed", func(t *testing.T) {
+		s := newStore(t)
+		at := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		l := mustAcquire(t, s, key, claim("m1", 0))
+		got := mustCommit(t, s, l, bot.Update{
+			MessageID: "m1", State: []byte("sealed-state\x00\xff"),
+			Entries: []bot.Entry{
+				{From: bot.FromShopper, MessageID: "m1", Sealed: []byte("\x00\x01sealed text\xff\xfe"), At: at},
+				{From: bot.FromBot, MessageID: "m1", Sealed: []byte{0xde, 0xad, 0xbe, 0xef}, At: at},
+				{From: bot.FromBot, MessageID: "m1", Text: "in clear", At: at},
+			},
+			SessionTTL: longTTL, DedupeTTL: longTTL, LogTTL: longTTL,
+		})
+		want := []bot.Entry{
+			{Seq: 1, Conversation: key, From: bot.FromShopper, MessageID: "m1", Sealed: []byte("\x00\x01sealed text\xff\xfe"), At: at},
+			{Seq: 2, Conversation: key, From: bot.FromBot, MessageID: "m1", Sealed: []byte{0xde, 0xad, 0xbe, 0xef}, At: at},
+			{Seq: 3, Conversation: key, From: bot.FromBot, MessageID: "m1", Text: "in clear", At: at},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Commit returned entries (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(want, entries(t, s, key, 0, 10)); diff != "" {
+			t.Errorf("Entries of sealed entries (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("ForgetOnCommit", func(t *testing.T) {
+		s := newStore(t)
+		l := mustAcquire(t, s, key, claim("m1", 0))
+		mustCommit(t, s, l, update("m1", "old state 1", "old 1", "old 2"))
+		l = mustAcquire(t, s, key, claim("m2", 0))
+		mustCommit(t, s, l, update("m2", "old state 2", "old 3"))
+		l = mustAcquire(t, s, key, claim("m3", 0))
+		wantAcquireErr(t, s, key, claim("waiting", 1), bot.ErrBusy) // queues before any later Seq
+		u := update("m3", "fresh", "farewell")
+		u.Forget = true
+		if got := seqs(mustCommit(t, s, l, u)); !cmp.Equal(got, []int64{4}) {
+			t.Errorf("Commit with Forget gave seqs %v, want [4]: numbering continues", got)
+		}
+		if got := entries(t, s, key, 0, 10); len(got) != 1 || got[0].Seq != 4 || got[0].Text != "farewell" {
+			t.Errorf("Entries after Commit with Forget = %+v, want only the farewell at Seq 4", got)
+		}
+		if got := seqs(entries(t, s, key, 3, 10)); !cmp.Equal(got, []int64{4}) {
+			t.Errorf("Entries after the client's last Seq 3 = %v, want [4]", got)
+		}
+		wantAcquireErr(t, s, key, claim("m3", 0), bot.ErrDuplicate) // the update is applied after the erasure
+		// The waiting message's place is gone: a later Seq is not behind it.
+		l = mustAcquire(t, s, key, claim("late", 9))
+		if string(l.State) != "fresh" {
+			t.Errorf("state after Commit with Forget = %q, want the update's %q", l.State, "fresh")
+		}
+		if err := s.Release(ctx, key, "late", l.Token); err != nil {
+			t.Fatal(err)
+		}
+		// The done marks from before are gone.
+		l = mustAcquire(t, s, key, claim("m1", 0))
+		if got := seqs(mustCommit(t, s, l, update("m1", "s", "again"))); !cmp.Equal(got, []int64{5}) {
+			t.Errorf("next commit gave seqs %v, want [5]", got)
+		}
+	})
+
+	t.Run("ForgetOnCommitLogTTL", func(t *testing.T) {
+		s := newStore(t)
+		l := mustAcquire(t, s, key, claim("m1", 0))
+		mustCommit(t, s, l, update("m1", "old", "old 1", "old 2"))
+		l = mustAcquire(t, s, key, claim("m2", 0))
+		u := update("m2", "", "farewell")
+		u.Forget, u.LogTTL = true, shortTTL
+		mustCommit(t, s, l, u)
+		time.Sleep(pastTTL)
+		if es := entries(t, s, key, 0, 10); len(es) != 0 {
+			t.Errorf("Entries after the forgetting commit's LogTTL = %v, want none", es)
+		}
+		l = mustAcquire(t, s, key, claim("m3", 0))
+		if l.State != nil {
+			t.Errorf("state after forgetting = %q, want none", l.State)
+		}
+		if got := seqs(mustCommit(t, s, l, update("m3", "s", "new"))); !cmp.Equal(got, []int64{4}) {
+			t.Errorf("commit after the farewell expired gave seqs %v, want [4]", got)
+		}
+	})
+
+	t.Run("Forgetter", func(t *testing.T) {
+		s := newStore(t)
+		f, ok := s.(bot.Forgetter)
+		if !ok {
+			t.Skipf("%T does not implement bot.Forgetter", s)
+		}
+		l := mustAcquire(t, s, key, claim("m1", 0))
+		mustCommit(t, s, l, update("m1", "old state", "old 1", "old 2"))
+		other := mustAcquire(t, s, "webchat:other", claim("m1", 0))
+		mustCommit(t, s, other, update("m1", "other state", "other 1"))
+		inFlight := mustAcquire(t, s, key, claim("m2", 0))
+		wantAcquireErr(t, s, key, claim("waiting", 1), bot.ErrBusy)
+		if err := f.Forget(ctx, key); err != nil {
+			t.Fatalf("Forget(%q) = %v", key, err)
+		}
+		if es := entries(t, s, key, 0, 10); len(es) != 0 {
+			t.Errorf("Entries after Forget = %v, want none", es)
+		}
+		// A turn that read the conversation before cannot write it back.
+		if _, err := s.Commit(ctx, inFlight, update("m2", "old state", "old 3")); !errors.Is(err, bot.ErrLockLost) {
+			t.Errorf("Commit of a turn in flight during Forget = %v, want ErrLockLost", err)
+		}
+		// Done marks and queue places are gone; the Seq numbers continue.
+		l = mustAcquire(t, s, key, claim("m1", 5))
+		if l.State != nil {
+			t.Errorf("state after Forget = %q, want none", l.State)
+		}
+		if got := seqs(mustCommit(t, s, l, update("m1", "new", "new 1"))); !cmp.Equal(got, []int64{3}) {
+			t.Errorf("commit after Forget gave seqs %v, want [3]", got)
+		}
+		// Other conversations keep everything.
+		if es := entries(t, s, "webchat:other", 0, 10); len(es) != 1 || es[0].Text != "other 1" {
+			t.Errorf("Entries of another conversation after Forget = %v, want its entry", es)
+		}
+		wantAcquireErr(t, s, "webchat:other", claim("m1", 0), bot.ErrDuplicate)
+		if err := f.Forget(ctx, "webchat:unknown"); err != nil {
+			t.Errorf("Forget of an unknown conversation = %v, want nil", err)
 		}
 	})
 

@@ -21,12 +21,14 @@ var trivial = bot.HandlerFunc(func(ctx context.Context, state []byte, m bot.Mess
 // BenchmarkDispatch measures Dispatch on real Redis with a trivial
 // handler: dispatches per second, allocations, round trips per dispatch
 // and the bytes an idle session keeps after a short conversation.
-// "serial" runs always; "parallel" (64 goroutines over 4096 conversations)
-// only with BOTTEGA_BENCH=1.
+// "serial" and "serial-deliver" (replies queued for the outbound queue,
+// as on Telegram and Messenger) run always; "parallel" (64 goroutines over
+// 4096 conversations) only with BOTTEGA_BENCH=1.
 //
 //	BOTTEGA_TEST_REDIS=redis://127.0.0.1:6379 BOTTEGA_BENCH=1 go test -run '^$' -bench Dispatch ./dialogs/redisdialogs/
 func BenchmarkDispatch(b *testing.B) {
 	b.Run("serial", func(b *testing.B) { benchDispatch(b, 1, 64) })
+	b.Run("serial-deliver", func(b *testing.B) { benchDispatch(b, 1, 64, bot.WithDelivery(bot.Telegram)) })
 	b.Run("parallel", func(b *testing.B) {
 		if os.Getenv("BOTTEGA_BENCH") != "1" {
 			b.Skip("set BOTTEGA_BENCH=1 to run")
@@ -37,13 +39,13 @@ func BenchmarkDispatch(b *testing.B) {
 
 // benchDispatch dispatches to convs conversations per goroutine, in turn:
 // one goroutine, or goroutines × GOMAXPROCS of them.
-func benchDispatch(b *testing.B, goroutines, convs int) {
+func benchDispatch(b *testing.B, goroutines, convs int, opts ...bot.DispatcherOption) {
 	ctx := context.Background()
 	c := newClient(b)
 	var rt counter
 	c.AddHook(&rt)
 	s := newStore(b, c)
-	d := bot.NewDispatcher(s, trivial)
+	d := bot.NewDispatcher(s, trivial, opts...)
 	idle := idleSessionBytes(b, c, s)
 
 	var gs atomic.Int64

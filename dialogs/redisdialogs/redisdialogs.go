@@ -1,18 +1,35 @@
 // Package redisdialogs keeps conversations — locks, queues, dedupe marks,
-// session state and logs — in Redis with go-redis v9. It implements
-// bot.Store for several replicas sharing one Redis.
+// session state and logs — and the outbound queue in Redis with go-redis
+// v9. It implements bot.Store, bot.OutboxStore and bot.Forgetter for
+// several replicas sharing one Redis.
 //
 // A Dispatch costs two round trips: one Lua script checks the done mark,
 // queues the message and takes the lock (SET PX with a fencing token
 // counted in a hash) and reads the session; another checks the token and
 // the version and then saves the state, appends the entries, sets the done
-// mark, releases the lock and publishes the event, atomically. Subscribe
-// shares one pub/sub connection per Store among all its subscribers.
+// mark, marks the conversation due in the outbound queue (Update.Deliver),
+// releases the lock and publishes the event, atomically. Subscribe shares
+// one pub/sub connection per Store among all its subscribers.
+//
+// The outbound queue is one sorted set of the conversations with entries
+// to deliver, scored by when each is next due; the delivery cursor,
+// attempts and lease live in the conversation's hash. Due, Settle and
+// Forget are one script each. These scripts and the commit script reach
+// the queue's keys besides the conversation's, so the Store needs a
+// single Redis (with replicas if wanted), not Redis Cluster.
 //
 // Memory: an idle conversation keeps a small hash (counters), its state,
 // a sorted set of the message IDs handled in the dedupe window and its
 // log, all with TTLs; the lock and the queue exist only while messages are
-// being handled.
+// being handled, and the delivery fields (five small numbers in the hash)
+// and the conversation's member of the outbound set only while it has
+// entries to deliver: once delivered, it keeps nothing for the queue. The
+// dead letters are one list of at most maxDeadLetters entries.
+//
+// Forget, or a commit with Update.Forget, deletes everything but the
+// counters in the hash (last Seq, version, fencing and queue tickets),
+// which hold nothing about the person and expire with it; so Seq numbers
+// and fencing tokens continue.
 package redisdialogs
 
 import (
@@ -36,6 +53,10 @@ const DefaultPrefix = "bottega:"
 // granted twice to holders still alive.
 const fenceKeep = 24 * time.Hour
 
+// maxDeadLetters is how many dead letters the Store keeps; older ones are
+// dropped.
+const maxDeadLetters = 10000
+
 // subscribeWait bounds how long Subscribe waits for Redis to confirm a
 // subscription; past it the subscription still starts when Redis answers.
 const subscribeWait = 5 * time.Second
@@ -43,9 +64,10 @@ const subscribeWait = 5 * time.Second
 // Store keeps conversations in Redis. It implements bot.Store. Close it to
 // stop its pub/sub connection.
 type Store struct {
-	rdb    *redis.Client
-	prefix string
-	events string // pub/sub channel prefix, with the database number
+	rdb          *redis.Client
+	prefix       string
+	events       string // pub/sub channel prefix, with the database number
+	outbox, dead string // the outbound queue's keys (see QueueKeys)
 
 	mu     sync.Mutex
 	ps     *redis.PubSub
@@ -54,7 +76,11 @@ type Store struct {
 	closed bool
 }
 
-var _ bot.Store = (*Store)(nil)
+var (
+	_ bot.Store       = (*Store)(nil)
+	_ bot.OutboxStore = (*Store)(nil)
+	_ bot.Forgetter   = (*Store)(nil)
+)
 
 // topic is one subscribed channel and its local subscribers.
 type topic struct {
@@ -81,6 +107,7 @@ func New(client *redis.Client, opts ...Option) *Store {
 	// Pub/sub channels are not per database: name the database so that
 	// stores on different databases of one server stay apart.
 	s.events = s.prefix + "ev:" + strconv.Itoa(client.Options().DB) + ":"
+	s.outbox, s.dead = s.prefix+"outbox", s.prefix+"outbox:dead"
 	return s
 }
 
@@ -113,10 +140,10 @@ func (s *Store) Close() error {
 }
 
 // keys returns the names of conversation key's Redis keys, each with the
-// given suffixes ("m", "s", …).
+// given suffixes ("m", "s", …), with room for two more.
 func (s *Store) keys(key string, suffixes ...string) []string {
 	base := s.prefix + "{" + key + "}:"
-	out := make([]string, len(suffixes))
+	out := make([]string, len(suffixes), len(suffixes)+2)
 	for i, x := range suffixes {
 		out[i] = base + x
 	}
@@ -124,9 +151,24 @@ func (s *Store) keys(key string, suffixes ...string) []string {
 }
 
 // Keys returns the names of the Redis keys that conversation key may use,
-// for inspection and erasure.
+// for inspection and erasure. Besides them, the conversation may be a
+// member of the outbound queue's sorted set and have dead letters in its
+// list (see QueueKeys); Forget removes those too.
 func (s *Store) Keys(key string) []string {
 	return s.keys(key, "m", "s", "l", "d", "k", "q")
+}
+
+// QueueKeys returns the names of the outbound queue's two Redis keys,
+// shared by all conversations: the sorted set of the conversations with
+// entries to deliver and the list of dead letters.
+func (s *Store) QueueKeys() (outbox, dead string) {
+	return s.outbox, s.dead
+}
+
+// deadPrefix is how the JSON of conversation key's dead letters begins.
+func deadPrefix(key string) string {
+	b, _ := json.Marshal(key) // a string always encodes
+	return `{"conversation":` + string(b) + `,`
 }
 
 // Acquire implements bot.Store.
@@ -179,6 +221,7 @@ type record struct {
 	Text      string     `json:"t,omitempty"`
 	Reply     *bot.Reply `json:"r,omitempty"`
 	At        int64      `json:"a"` // Unix microseconds
+	Sealed    []byte     `json:"x,omitempty"`
 }
 
 // Commit implements bot.Store.
@@ -195,22 +238,30 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 	default:
 		state = string(u.State)
 	}
-	args := make([]any, 0, 11+len(u.Entries))
+	flags, dead := "", ""
+	if u.Forget {
+		flags, dead = "f", deadPrefix(l.Key)
+	}
+	if u.Deliver {
+		flags += "o"
+	}
+	args := make([]any, 0, 14+len(u.Entries))
 	args = append(args, l.Token, l.Version, u.MessageID, u.Seq, mode, state,
 		u.SessionTTL.Milliseconds(), u.DedupeTTL.Milliseconds(), u.LogTTL.Milliseconds(),
-		max(u.SessionTTL, u.LogTTL, fenceKeep).Milliseconds(), s.events+l.Key)
+		max(u.SessionTTL, u.LogTTL, fenceKeep).Milliseconds(), s.events+l.Key, flags, l.Key, dead)
 	out := make([]bot.Entry, len(u.Entries))
 	for i, e := range u.Entries {
 		e.Conversation = l.Key
 		e.At = time.UnixMicro(e.At.UnixMicro()).UTC()
 		out[i] = e
-		b, err := json.Marshal(record{From: e.From, MessageID: e.MessageID, Text: e.Text, Reply: e.Reply, At: e.At.UnixMicro()})
+		b, err := json.Marshal(record{From: e.From, MessageID: e.MessageID, Text: e.Text, Reply: e.Reply, At: e.At.UnixMicro(), Sealed: e.Sealed})
 		if err != nil {
 			return nil, fmt.Errorf("redisdialogs: commit %q: encode entry: %w", l.Key, err)
 		}
 		args = append(args, b)
 	}
-	res, err := commitScript.Run(ctx, s.rdb, s.keys(l.Key, "m", "s", "d", "k", "l"), args...).Slice()
+	keys := append(s.keys(l.Key, "m", "s", "d", "k", "l", "q"), s.outbox, s.dead)
+	res, err := commitScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redisdialogs: commit %q: %w", l.Key, err)
 	}
@@ -260,7 +311,7 @@ func (s *Store) Entries(ctx context.Context, key string, after int64, limit int)
 		}
 		out = append(out, bot.Entry{
 			Seq: from + int64(i), Conversation: key, From: r.From, MessageID: r.MessageID,
-			Text: r.Text, Reply: r.Reply, At: time.UnixMicro(r.At).UTC(),
+			Text: r.Text, Reply: r.Reply, At: time.UnixMicro(r.At).UTC(), Sealed: r.Sealed,
 		})
 	}
 	return out, nil

@@ -1,9 +1,11 @@
 package redisdialogs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -45,6 +47,63 @@ func TestStore(t *testing.T) {
 	bottest.TestStore(t, func(t *testing.T) bot.Store {
 		return newStore(t, newClient(t))
 	})
+}
+
+func TestOutboxStore(t *testing.T) {
+	bottest.TestOutboxStore(t, func(t *testing.T) interface {
+		bot.Store
+		bot.OutboxStore
+	} {
+		return newStore(t, newClient(t))
+	})
+}
+
+func TestErasure(t *testing.T) {
+	bottest.TestErasure(t, func(t *testing.T) (bot.Store, bottest.Contents) {
+		c := newClient(t)
+		return newStore(t, c), contents(c)
+	})
+}
+
+// contents dumps every key of c's database with its value.
+func contents(c *redis.Client) bottest.Contents {
+	return func(t *testing.T) []byte {
+		t.Helper()
+		ctx := context.Background()
+		keys, err := c.Keys(ctx, "*").Result()
+		if err != nil {
+			t.Fatalf("KEYS = %v", err)
+		}
+		var b bytes.Buffer
+		for _, k := range keys {
+			var vals []string
+			switch typ := c.Type(ctx, k).Val(); typ {
+			case "string":
+				vals = []string{c.Get(ctx, k).Val()}
+			case "hash":
+				for f, v := range c.HGetAll(ctx, k).Val() {
+					vals = append(vals, f, v)
+				}
+			case "list":
+				vals = c.LRange(ctx, k, 0, -1).Val()
+			case "zset":
+				for _, z := range c.ZRangeWithScores(ctx, k, 0, -1).Val() {
+					vals = append(vals, fmt.Sprint(z.Member), fmt.Sprint(z.Score))
+				}
+			case "set":
+				vals = c.SMembers(ctx, k).Val()
+			case "none": // expired meanwhile
+			default:
+				t.Fatalf("key %q has type %s, which contents cannot read", k, typ)
+			}
+			fmt.Fprintf(&b, "%s:", k)
+			for _, v := range vals {
+				b.WriteString(" " + v)
+			}
+			b.WriteByte('\n')
+		}
+		return b.Bytes()
+	}
 }
 
 // TestDispatcher runs the dispatcher suite with each Dispatcher on a client
@@ -122,32 +181,82 @@ var shopHandler = bot.HandlerFunc(func(ctx context.Context, state []byte, m bot.
 	return st, []bot.Reply{{Text: "Le Trail Runner costano 129,00 €."}}, nil
 })
 
-// TestRoundTrips checks that a Dispatch costs two round trips to Redis.
+// TestRoundTrips checks that a Dispatch costs two round trips to Redis,
+// also when its replies are queued for delivery (Update.Deliver).
 func TestRoundTrips(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts []bot.DispatcherOption
+	}{
+		{"plain", nil},
+		{"deliver", []bot.DispatcherOption{bot.WithDelivery(bot.WebChat)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := newClient(t)
+			var rt counter
+			c.AddHook(&rt)
+			d := bot.NewDispatcher(newStore(t, c), shopHandler, tt.opts...)
+			ms := shortConversation("rt")
+			if _, err := d.Dispatch(ctx, ms[0]); err != nil { // loads the scripts
+				t.Fatal(err)
+			}
+			for _, m := range ms[1:] {
+				before := rt.n.Load()
+				if _, err := d.Dispatch(ctx, m); err != nil {
+					t.Fatal(err)
+				}
+				if got := rt.n.Load() - before; got != 2 {
+					t.Errorf("Dispatch(%s) took %d round trips, want 2", m.ID, got)
+				}
+			}
+			before := rt.n.Load()
+			if _, err := d.Dispatch(ctx, ms[0]); !errors.Is(err, bot.ErrDuplicate) {
+				t.Fatalf("redelivery = %v, want ErrDuplicate", err)
+			}
+			if got := rt.n.Load() - before; got != 1 {
+				t.Errorf("a redelivery took %d round trips, want 1", got)
+			}
+		})
+	}
+}
+
+// TestIdleAfterDelivery checks that a conversation whose replies were all
+// delivered keeps nothing for the outbound queue: no delivery fields in
+// its hash, no member in the queue's set.
+func TestIdleAfterDelivery(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t)
-	var rt counter
-	c.AddHook(&rt)
-	d := bot.NewDispatcher(newStore(t, c), shopHandler)
-	ms := shortConversation("rt")
-	if _, err := d.Dispatch(ctx, ms[0]); err != nil { // loads the scripts
-		t.Fatal(err)
-	}
-	for _, m := range ms[1:] {
-		before := rt.n.Load()
+	s := newStore(t, c)
+	d := bot.NewDispatcher(s, shopHandler, bot.WithDelivery(bot.WebChat))
+	const conv = "Zk3pQ9xV2mT8rL1aB4cD6e"
+	key := bot.WebChat + ":" + conv
+	for _, m := range shortConversation(conv) {
 		if _, err := d.Dispatch(ctx, m); err != nil {
 			t.Fatal(err)
 		}
-		if got := rt.n.Load() - before; got != 2 {
-			t.Errorf("Dispatch(%s) took %d round trips, want 2", m.ID, got)
+	}
+	outbox, _ := s.QueueKeys()
+	m := s.Keys(key)[0]
+	if fields := c.HKeys(ctx, m).Val(); !slices.Contains(fields, "oc") || c.ZCard(ctx, outbox).Val() != 1 {
+		t.Fatalf("after 3 turns with Deliver: hash fields %v, %d queued; want the delivery fields and one queued", fields, c.ZCard(ctx, outbox).Val())
+	}
+	ps, err := s.Due(ctx, time.Now(), 10, time.Minute)
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("Due = %v, %v; want one", ps, err)
+	}
+	if err := s.Settle(ctx, ps[0], bot.Outcome{Through: ps[0].Last}); err != nil {
+		t.Fatalf("Settle = %v", err)
+	}
+	fields := c.HKeys(ctx, m).Val()
+	for _, f := range fields {
+		if !slices.Contains([]string{"n", "q", "v", "f", "t"}, f) {
+			t.Errorf("hash fields once delivered = %v, want only counters (n, q, v, f, t)", fields)
+			break
 		}
 	}
-	before := rt.n.Load()
-	if _, err := d.Dispatch(ctx, ms[0]); !errors.Is(err, bot.ErrDuplicate) {
-		t.Fatalf("redelivery = %v, want ErrDuplicate", err)
-	}
-	if got := rt.n.Load() - before; got != 1 {
-		t.Errorf("a redelivery took %d round trips, want 1", got)
+	if n := c.Exists(ctx, outbox).Val(); n != 0 {
+		t.Errorf("the outbound queue's set exists once everything is delivered")
 	}
 }
 

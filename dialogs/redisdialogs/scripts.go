@@ -3,19 +3,40 @@ package redisdialogs
 import "github.com/redis/go-redis/v9"
 
 // The keys of one conversation share a hash tag, {conversation key}, so
-// the scripts touch one Redis Cluster slot:
+// they sit in one Redis Cluster slot:
 //
 //	m  hash    n: last log Seq, q: highest Message.Seq committed,
-//	           v: state version, f: last fencing token, t: last queue ticket
+//	           v: state version, f: last fencing token, t: last queue ticket;
+//	           while the conversation is in the outbound queue also
+//	           oc: delivery cursor, oa: failed attempts, os: since (Unix ms),
+//	           and while it is leased ot: lease token, ol: lease end (Unix ms)
 //	s  string  session state (expires SessionTTL after the last commit)
 //	l  list    log entries, Seq n-LLEN+1 … n (expires LogTTL after the last)
 //	d  zset    done message IDs scored by their expiry (Unix ms)
 //	k  string  the lock: the holder's fencing token (PX lease)
 //	q  zset    the queue: members "ticket:expiry:id" scored by Seq
 //
-// Times come from the server (TIME), so replicas' clocks do not matter.
-// The hash m, which counts the fencing tokens, lives at least a day after
-// each lease, so a token is never granted twice to holders still alive.
+// Two keys are global: the outbound queue, a zset of conversation keys
+// scored by when each is next due (Unix ms; the lease end while leased,
+// +inf while held), and the dead letters, a list of JSON bot.DeadLetter
+// values, newest first, trimmed to maxDeadLetters. The commit script
+// names them too, so a Deliver costs no extra round trip; scripts that
+// touch them reach keys of several slots, which a single Redis (or a
+// primary with replicas) allows and Redis Cluster does not.
+//
+// Times come from the server (TIME), so replicas' clocks do not matter,
+// except in the outbound queue: a commit makes a conversation due at the
+// server's time, but Due compares due times with the caller's now, and
+// lease ends and retry times are in the caller's clock, as
+// bot.OutboxStore has it. A replica whose clock is behind the server's
+// starts deliveries late by the difference: keep clocks in sync (NTP).
+// The hash m, which counts the fencing tokens (the outbound queue's lease
+// tokens come from the same counter), lives at least a day after each
+// lease, so a token is never granted twice to holders still alive.
+
+// deliveryFields are the fields of hash m that exist only while the
+// conversation is in the outbound queue.
+const deliveryFields = "'oc', 'oa', 'os', 'ot', 'ol'"
 
 // acquireScript: KEYS m s d k q; ARGV id, seq, inOrder ("1"/"0"), lease ms,
 // wait ms. Returns {1, token, version, last Seq, state|nil} for a grant,
@@ -66,14 +87,41 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], 86400000)
 return {status}
 `)
 
-// commitScript: KEYS m s d k l; ARGV token, version, done id, seq, state
-// mode ("k" keep, "s" set, "d" delete), state, session ms, dedupe ms, log
-// ms, meta ms, event channel, entries…. Returns {1, last log Seq, version},
-// {0} when the lock is lost, {-1, version} when the version moved.
+// commitScript: KEYS m s d k l q outbox dead; ARGV token, version, done
+// id, seq, state mode ("k" keep, "s" set, "d" delete), state, session ms,
+// dedupe ms, log ms, meta ms, event channel, flags ("f" forget, "o"
+// deliver), conversation key, dead-letter prefix, entries…. Returns {1,
+// last log Seq, version}, {0} when the lock is lost, {-1, version} when
+// the version moved.
+//
+// Forget deletes the state, the log, the done marks, the queue places, the
+// delivery fields, the outbound queue's member and the conversation's dead
+// letters first; the counters stay, so Seq numbers continue. Deliver with
+// entries puts the conversation in the outbound queue, due now, with its
+// cursor before the new entries; a held conversation becomes due now, and
+// one that is due, leased or waiting for a retry keeps its time.
 var commitScript = redis.NewScript(`
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then return {0} end
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if v ~= tonumber(ARGV[2]) then return {-1, v} end
+local flags, conv = ARGV[12], ARGV[13]
+local now
+local function clock()
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return now
+end
+if string.find(flags, 'f', 1, true) then
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[5], KEYS[6])
+  redis.call('HDEL', KEYS[1], ` + deliveryFields + `)
+  redis.call('ZREM', KEYS[7], conv)
+  local p = ARGV[14]
+  for _, x in ipairs(redis.call('LRANGE', KEYS[8], 0, -1)) do
+    if string.sub(x, 1, #p) == p then redis.call('LREM', KEYS[8], 0, x) end
+  end
+end
 local mode = ARGV[5]
 if mode == 'k' then
   redis.call('PEXPIRE', KEYS[2], ARGV[7])
@@ -86,22 +134,29 @@ else
   v = redis.call('HINCRBY', KEYS[1], 'v', 1)
 end
 if ARGV[3] ~= '' then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[8]), ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock())
+  redis.call('ZADD', KEYS[3], clock() + tonumber(ARGV[8]), ARGV[3])
   redis.call('PEXPIRE', KEYS[3], ARGV[8])
 end
 local seq = tonumber(ARGV[4])
 if seq > 0 and seq > tonumber(redis.call('HGET', KEYS[1], 'q') or '0') then
   redis.call('HSET', KEYS[1], 'q', ARGV[4])
 end
-local n = #ARGV - 11
+local n = #ARGV - 14
 local last
 if n > 0 then
   last = redis.call('HINCRBY', KEYS[1], 'n', n)
-  redis.call('RPUSH', KEYS[5], unpack(ARGV, 12))
+  redis.call('RPUSH', KEYS[5], unpack(ARGV, 15))
   redis.call('PEXPIRE', KEYS[5], ARGV[9])
+  if string.find(flags, 'o', 1, true) then
+    local due = redis.call('ZSCORE', KEYS[7], conv)
+    if not due then
+      redis.call('ZADD', KEYS[7], clock(), conv)
+      redis.call('HSET', KEYS[1], 'oc', last - n, 'oa', 0, 'os', clock())
+    elseif due == 'inf' then
+      redis.call('ZADD', KEYS[7], clock(), conv)
+    end
+  end
 else
   last = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 end
@@ -129,4 +184,79 @@ local from = math.max(tonumber(ARGV[1]) + 1, first)
 local to = math.min(n, from + tonumber(ARGV[2]) - 1)
 if from > to then return {from, {}} end
 return {from, redis.call('LRANGE', KEYS[2], from - first, to - first)}
+`)
+
+// forgetScript: KEYS m s d k q l outbox dead; ARGV conversation key,
+// dead-letter prefix. It deletes what commitScript's forget does, and the
+// lock, so that a turn in flight cannot write back what it read.
+var forgetScript = redis.NewScript(`
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+redis.call('HDEL', KEYS[1], ` + deliveryFields + `)
+redis.call('ZREM', KEYS[7], ARGV[1])
+local p = ARGV[2]
+for _, x in ipairs(redis.call('LRANGE', KEYS[8], 0, -1)) do
+  if string.sub(x, 1, #p) == p then redis.call('LREM', KEYS[8], 0, x) end
+end
+return 1
+`)
+
+// dueScript: KEYS outbox; ARGV now ms, n, lease ms, key prefix. It leases
+// up to n conversations due at or before now, oldest first, and returns
+// {key, cursor, last Seq, attempts, since ms, token} for each. A member
+// whose hash lost its delivery fields (it expired) leaves the queue.
+var dueScript = redis.NewScript(`
+local now, lease = tonumber(ARGV[1]), tonumber(ARGV[3])
+local out = {}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
+for _, conv in ipairs(due) do
+  local m = ARGV[4] .. '{' .. conv .. '}:m'
+  local f = redis.call('HMGET', m, 'oc', 'oa', 'os', 'n')
+  if not f[3] then
+    redis.call('ZREM', KEYS[1], conv)
+  else
+    local tk = redis.call('HINCRBY', m, 'f', 1)
+    redis.call('HSET', m, 'ot', tk, 'ol', now + lease)
+    redis.call('ZADD', KEYS[1], now + lease, conv)
+    if redis.call('PTTL', m) < 86400000 then redis.call('PEXPIRE', m, 86400000) end
+    out[#out + 1] = {conv, tonumber(f[1]), tonumber(f[4] or '0'), tonumber(f[2]), tonumber(f[3]), tk}
+  end
+end
+return out
+`)
+
+// settleScript: KEYS m outbox dead; ARGV conversation key, token,
+// through, retry ms (0 for none), hold ("1"/"0"), the lease's last Seq,
+// max dead letters, dead letters…. Returns {1} when settled, {0} when the
+// lease is lost, {-2, last Seq} when through is beyond the log's last Seq.
+var settleScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local conv = ARGV[1]
+local f = redis.call('HMGET', KEYS[1], 'ot', 'ol', 'oc', 'oa', 'n')
+if f[1] ~= ARGV[2] or tonumber(f[2] or '0') <= now or not redis.call('ZSCORE', KEYS[2], conv) then return {0} end
+local last, through = tonumber(f[5] or '0'), tonumber(ARGV[3])
+if through > last then return {-2, last} end
+local cursor = math.max(tonumber(f[3]), through)
+for i = 8, #ARGV do redis.call('LPUSH', KEYS[3], ARGV[i]) end
+if #ARGV >= 8 then redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[7]) - 1) end
+redis.call('HDEL', KEYS[1], 'ot', 'ol')
+if ARGV[4] ~= '0' then
+  redis.call('ZADD', KEYS[2], ARGV[4], conv)
+  redis.call('HSET', KEYS[1], 'oc', cursor, 'oa', tonumber(f[4]) + 1)
+elseif ARGV[5] == '1' then
+  if last > tonumber(ARGV[6]) then
+    redis.call('ZADD', KEYS[2], now, conv)
+  else
+    redis.call('ZADD', KEYS[2], '+inf', conv)
+  end
+  redis.call('HSET', KEYS[1], 'oc', cursor)
+elseif cursor >= last then
+  redis.call('ZREM', KEYS[2], conv)
+  redis.call('HDEL', KEYS[1], ` + deliveryFields + `)
+else
+  redis.call('ZADD', KEYS[2], now, conv)
+  redis.call('HSET', KEYS[1], 'oc', cursor, 'oa', 0)
+end
+if redis.call('PTTL', KEYS[1]) < 86400000 then redis.call('PEXPIRE', KEYS[1], 86400000) end
+return {1}
 `)

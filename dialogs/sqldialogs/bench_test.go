@@ -19,8 +19,9 @@ var trivial = bot.HandlerFunc(func(ctx context.Context, state []byte, m bot.Mess
 
 // BenchmarkDispatch measures Dispatch with a trivial handler on SQLite and,
 // when BOTTEGA_TEST_POSTGRES is set, Postgres: dispatches per second and
-// allocations. "serial" runs always; "parallel" (16 goroutines per CPU,
-// 64 conversations each) only with BOTTEGA_BENCH=1.
+// allocations. "serial" and "serial-deliver" (replies queued for the
+// outbound queue, as on Telegram and Messenger) run always; "parallel" (16
+// goroutines per CPU, 64 conversations each) only with BOTTEGA_BENCH=1.
 //
 //	BOTTEGA_BENCH=1 go test -run '^$' -bench Dispatch ./dialogs/sqldialogs/
 func BenchmarkDispatch(b *testing.B) {
@@ -33,6 +34,9 @@ func BenchmarkDispatch(b *testing.B) {
 	}
 	for _, db := range dbs {
 		b.Run(db.name+"/serial", func(b *testing.B) { benchDispatch(b, db.open(b), 1, 64) })
+		b.Run(db.name+"/serial-deliver", func(b *testing.B) {
+			benchDispatch(b, db.open(b), 1, 64, bot.WithDelivery(bot.Telegram))
+		})
 		b.Run(db.name+"/parallel", func(b *testing.B) {
 			if os.Getenv("BOTTEGA_BENCH") != "1" {
 				b.Skip("set BOTTEGA_BENCH=1 to run")
@@ -44,9 +48,9 @@ func BenchmarkDispatch(b *testing.B) {
 
 // benchDispatch dispatches to convs conversations per goroutine, in turn:
 // one goroutine, or goroutines × GOMAXPROCS of them.
-func benchDispatch(b *testing.B, db *sqldb.DB, goroutines, convs int) {
+func benchDispatch(b *testing.B, db *sqldb.DB, goroutines, convs int, opts ...bot.DispatcherOption) {
 	ctx := context.Background()
-	d := bot.NewDispatcher(newStore(b, db), trivial)
+	d := bot.NewDispatcher(newStore(b, db), trivial, opts...)
 	var gs atomic.Int64
 	loop := func(more func() bool) {
 		g := gs.Add(1)

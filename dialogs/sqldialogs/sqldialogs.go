@@ -1,6 +1,7 @@
 // Package sqldialogs keeps conversations — locks, queues, dedupe marks,
-// session state and logs — in the SQL system of record, on SQLite (the
-// embedded mode) or Postgres. It implements bot.Store.
+// session state and logs — and the outbound queue in the SQL system of
+// record, on SQLite (the embedded mode) or Postgres. It implements
+// bot.Store, bot.OutboxStore and bot.Forgetter.
 //
 // Everything that must survive a restart or be shared by replicas is in
 // SQL, one statement set for both dialects: the lock is a lease in the
@@ -12,13 +13,24 @@
 // them one at a time). So several processes on one Postgres — or on one
 // SQLite file — keep the bot.Store contract.
 //
+// The outbound queue's place of a conversation is a few columns of its
+// row, set by the same UPDATE that commits a turn, so Update.Deliver costs
+// no extra statement; Due claims rows with FOR UPDATE SKIP LOCKED on
+// Postgres. Dead letters have a table of their own. Forget, or a commit
+// with Update.Forget, deletes the state, the log, the done marks, the
+// queue places, the pending delivery and the dead letters; the row keeps
+// only counters (last Seq, version, fencing token), so Seq numbers
+// continue. Deleted rows can linger in free pages of the SQLite file and
+// in Postgres until VACUUM; no query reads them.
+//
 // Subscribe fans out in process; on Postgres a commit also sends NOTIFY in
 // its transaction, and a Store listening on one connection passes it to
 // its subscribers, so Subscribe works across replicas.
 //
 // Expired state, done marks and logs read as absent at once; Sweep deletes
-// them. Lease times and expiry use the Store's clock (see WithNow), so
-// replicas sharing Postgres need synchronised clocks (NTP).
+// them, and dead letters after 30 days. Lease times and expiry use the
+// Store's clock (see WithNow), so replicas sharing Postgres need
+// synchronised clocks (NTP).
 package sqldialogs
 
 import (
@@ -48,6 +60,9 @@ const notifyChannel = "bottega_dialogs"
 // allows under 8000 bytes); longer keys notify every subscriber.
 const maxNotifyKey = 7000
 
+// deadLetterKeep is how long Sweep keeps dead letters.
+const deadLetterKeep = 30 * 24 * time.Hour
+
 // fenceKeep is how long after its last lease a conversation row is kept
 // at least, so a fencing token is never granted twice to live holders.
 const fenceKeep = 24 * time.Hour
@@ -59,7 +74,8 @@ type Store struct {
 	now func() time.Time
 	hub hub
 
-	forUpdate string // row lock suffix for SELECT, Postgres only
+	forUpdate  string // row lock suffix for SELECT, Postgres only
+	skipLocked string // the same, skipping locked rows (Due)
 
 	mu         sync.Mutex
 	closed     bool
@@ -69,7 +85,11 @@ type Store struct {
 	listenDone chan struct{}
 }
 
-var _ bot.Store = (*Store)(nil)
+var (
+	_ bot.Store       = (*Store)(nil)
+	_ bot.OutboxStore = (*Store)(nil)
+	_ bot.Forgetter   = (*Store)(nil)
+)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -89,7 +109,7 @@ func New(db *sqldb.DB, opts ...Option) (*Store, error) {
 		o(s)
 	}
 	if db.Dialect == sqldb.Postgres {
-		s.forUpdate = " FOR UPDATE"
+		s.forUpdate, s.skipLocked = " FOR UPDATE", " FOR UPDATE SKIP LOCKED"
 	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
@@ -216,7 +236,9 @@ func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Leas
 	return lease, nil
 }
 
-// Commit implements bot.Store.
+// Commit implements bot.Store. With u.Deliver it also marks the
+// conversation due in the outbound queue (see Due); with u.Forget it first
+// erases the conversation as Forget does, in the same transaction.
 func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.Entry, error) {
 	if u.SessionTTL <= 0 || u.DedupeTTL <= 0 || u.LogTTL <= 0 {
 		return nil, fmt.Errorf("sqldialogs: commit %q: expiry times must be positive", l.Key)
@@ -237,10 +259,15 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 	}
 	now := s.micros()
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var token, until, version, stateUntil, logUntil, lastSeq, msgSeq int64
-		err := tx.QueryRowContext(ctx, `SELECT lock_token, lock_until, version, state_until, log_until, last_seq, msg_seq
+		var (
+			token, until, version, stateUntil, logUntil, lastSeq, msgSeq int64
+			q                                                            delivery
+		)
+		err := tx.QueryRowContext(ctx, `SELECT lock_token, lock_until, version, state_until, log_until, last_seq, msg_seq,
+				out_state, out_due, out_cursor, out_attempts, out_since, out_token, out_lease_until
 			FROM dialog_conversations WHERE conv_key = $1`+s.forUpdate, l.Key).
-			Scan(&token, &until, &version, &stateUntil, &logUntil, &lastSeq, &msgSeq)
+			Scan(&token, &until, &version, &stateUntil, &logUntil, &lastSeq, &msgSeq,
+				&q.state, &q.due, &q.cursor, &q.attempts, &q.since, &q.token, &q.leaseUntil)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("token %d: %w", l.Token, bot.ErrLockLost)
@@ -251,13 +278,22 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		case version != l.Version:
 			return fmt.Errorf("version %d: %w", l.Version, bot.ErrStale)
 		}
+		if u.Forget {
+			if err := s.erase(ctx, tx, l.Key); err != nil {
+				return err
+			}
+			stateUntil, logUntil, q = 0, 0, delivery{leaseUntil: q.leaseUntil}
+		}
 		if len(out) > 0 {
-			if logUntil <= now && lastSeq > 0 { // the log expired: drop it whole
+			if logUntil <= now && lastSeq > 0 && !u.Forget { // the log expired: drop it whole
 				if _, err := tx.ExecContext(ctx, `DELETE FROM dialog_entries WHERE conv_key = $1`, l.Key); err != nil {
 					return err
 				}
 			}
 			logUntil = now + u.LogTTL.Microseconds()
+			if u.Deliver {
+				q.enqueue(lastSeq, now)
+			}
 		}
 		if u.Seq > msgSeq {
 			msgSeq = u.Seq
@@ -269,34 +305,42 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 				stateUntil = now + u.SessionTTL.Microseconds()
 			}
 			_, err = tx.ExecContext(ctx, `UPDATE dialog_conversations
-				SET state_until = $2, log_until = $3, last_seq = $4, msg_seq = $5, lock_token = 0
-				WHERE conv_key = $1`, l.Key, stateUntil, logUntil, lastSeq, msgSeq)
+				SET state_until = $2, log_until = $3, last_seq = $4, msg_seq = $5, lock_token = 0,
+					out_state = $6, out_due = $7, out_cursor = $8, out_attempts = $9, out_since = $10, out_token = $11
+				WHERE conv_key = $1`, l.Key, stateUntil, logUntil, lastSeq, msgSeq,
+				q.state, q.due, q.cursor, q.attempts, q.since, q.token)
 		} else {
 			var state []byte
 			if len(u.State) > 0 {
 				state = u.State
 			}
 			_, err = tx.ExecContext(ctx, `UPDATE dialog_conversations
-				SET state = $2, version = version + 1, state_until = $3, log_until = $4, last_seq = $5, msg_seq = $6, lock_token = 0
-				WHERE conv_key = $1`, l.Key, state, now+u.SessionTTL.Microseconds(), logUntil, lastSeq, msgSeq)
+				SET state = $2, version = version + 1, state_until = $3, log_until = $4, last_seq = $5, msg_seq = $6, lock_token = 0,
+					out_state = $7, out_due = $8, out_cursor = $9, out_attempts = $10, out_since = $11, out_token = $12
+				WHERE conv_key = $1`, l.Key, state, now+u.SessionTTL.Microseconds(), logUntil, lastSeq, msgSeq,
+				q.state, q.due, q.cursor, q.attempts, q.since, q.token)
 		}
 		if err != nil {
 			return err
 		}
 		if len(out) > 0 {
-			var q strings.Builder
-			q.WriteString(`INSERT INTO dialog_entries (conv_key, seq, sender, message_id, body, reply, at) VALUES `)
+			var b strings.Builder
+			b.WriteString(`INSERT INTO dialog_entries (conv_key, seq, sender, message_id, body, reply, at, sealed) VALUES `)
 			args := []any{l.Key}
 			for i := range out {
 				out[i].Seq = first + int64(i)
 				if i > 0 {
-					q.WriteString(", ")
+					b.WriteString(", ")
 				}
 				n := len(args)
-				fmt.Fprintf(&q, "($1, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
-				args = append(args, out[i].Seq, out[i].From, out[i].MessageID, out[i].Text, replies[i], sqldb.Micros(out[i].At))
+				fmt.Fprintf(&b, "($1, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+				var sealed []byte
+				if len(out[i].Sealed) > 0 {
+					sealed = out[i].Sealed
+				}
+				args = append(args, out[i].Seq, out[i].From, out[i].MessageID, out[i].Text, replies[i], sqldb.Micros(out[i].At), sealed)
 			}
-			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 				return err
 			}
 		}
@@ -358,7 +402,7 @@ func (s *Store) Entries(ctx context.Context, key string, after int64, limit int)
 	if limit <= 0 {
 		return nil, fmt.Errorf("sqldialogs: entries of %q: limit %d, want > 0", key, limit)
 	}
-	rows, err := s.db.R.QueryContext(ctx, `SELECT seq, sender, message_id, body, reply, at FROM dialog_entries
+	rows, err := s.db.R.QueryContext(ctx, `SELECT seq, sender, message_id, body, reply, at, sealed FROM dialog_entries
 		WHERE conv_key = $1 AND seq > $2
 		  AND EXISTS (SELECT 1 FROM dialog_conversations WHERE conv_key = $1 AND log_until > $3)
 		ORDER BY seq LIMIT $4`, key, after, s.micros(), limit)
@@ -373,7 +417,7 @@ func (s *Store) Entries(ctx context.Context, key string, after int64, limit int)
 			reply sql.NullString
 			at    int64
 		)
-		if err := rows.Scan(&e.Seq, &e.From, &e.MessageID, &e.Text, &reply, &at); err != nil {
+		if err := rows.Scan(&e.Seq, &e.From, &e.MessageID, &e.Text, &reply, &at, &e.Sealed); err != nil {
 			return nil, wrap("entries of", key, err)
 		}
 		e.At = sqldb.Time(at)
@@ -417,23 +461,31 @@ func (s *Store) Subscribe(ctx context.Context, key string) (<-chan struct{}, fun
 }
 
 // Sweep deletes what has expired: done marks, abandoned queue places,
-// session states, logs, and conversations with neither state nor log left
-// (whose Seq numbers then start over). Expired data already reads as
-// absent; Sweep frees the space. Run it now and then (hourly, say).
+// session states, logs, dead letters older than deadLetterKeep, and
+// conversations with neither state nor log left (whose Seq numbers then
+// start over). A conversation whose log expired leaves the outbound queue
+// unless it is leased: nothing is left to deliver. Expired data already
+// reads as absent; Sweep frees the space. Run it now and then (hourly,
+// say).
 func (s *Store) Sweep(ctx context.Context) error {
 	now := s.micros()
+	fenced := now - fenceKeep.Microseconds()
 	stmts := []struct {
 		sql  string
 		args []any
 	}{
 		{`DELETE FROM dialog_done WHERE expires_at <= $1`, []any{now}},
 		{`DELETE FROM dialog_queue WHERE expires_at <= $1`, []any{now}},
+		{`DELETE FROM dialog_dead_letters WHERE at <= $1`, []any{now - deadLetterKeep.Microseconds()}},
 		{`UPDATE dialog_conversations SET state = NULL WHERE state IS NOT NULL AND state_until <= $1`, []any{now}},
+		{`UPDATE dialog_conversations SET ` + leaveQueue + `
+			WHERE out_state <> 0 AND log_until <= $1 AND out_lease_until <= $1`, []any{now}},
 		{`DELETE FROM dialog_entries WHERE conv_key IN (SELECT conv_key FROM dialog_conversations WHERE log_until <= $1)`, []any{now}},
 		{`DELETE FROM dialog_conversations
 			WHERE state_until <= $1 AND log_until <= $1 AND lock_until <= $2
+			  AND out_state = 0 AND out_lease_until <= $2
 			  AND NOT EXISTS (SELECT 1 FROM dialog_queue q WHERE q.conv_key = dialog_conversations.conv_key)`,
-			[]any{now, now - fenceKeep.Microseconds()}},
+			[]any{now, fenced}},
 	}
 	for _, st := range stmts {
 		if _, err := s.db.W.ExecContext(ctx, st.sql, st.args...); err != nil {

@@ -1,13 +1,18 @@
 package sqldialogs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/bottega-shop/bottega/bot"
 	"github.com/bottega-shop/bottega/bot/bottest"
@@ -32,6 +37,164 @@ func TestStoreSQLite(t *testing.T) {
 
 func TestStorePostgres(t *testing.T) {
 	bottest.TestStore(t, func(t *testing.T) bot.Store { return newStore(t, testserver.PostgresDB(t)) })
+}
+
+type outboxStore = interface {
+	bot.Store
+	bot.OutboxStore
+}
+
+func TestOutboxStoreSQLite(t *testing.T) {
+	bottest.TestOutboxStore(t, func(t *testing.T) outboxStore { return newStore(t, testserver.SQLiteDB(t, "")) })
+}
+
+func TestOutboxStorePostgres(t *testing.T) {
+	bottest.TestOutboxStore(t, func(t *testing.T) outboxStore { return newStore(t, testserver.PostgresDB(t)) })
+}
+
+func TestErasureSQLite(t *testing.T) {
+	bottest.TestErasure(t, func(t *testing.T) (bot.Store, bottest.Contents) {
+		db := testserver.SQLiteDB(t, "")
+		return newStore(t, db), contents(db)
+	})
+}
+
+func TestErasurePostgres(t *testing.T) {
+	bottest.TestErasure(t, func(t *testing.T) (bot.Store, bottest.Contents) {
+		db := testserver.PostgresDB(t)
+		return newStore(t, db), contents(db)
+	})
+}
+
+// contents dumps every row of every table in db.
+func contents(db *sqldb.DB) bottest.Contents {
+	return func(t *testing.T) []byte {
+		t.Helper()
+		q := `SELECT name FROM sqlite_master WHERE type = 'table'`
+		if db.Dialect == sqldb.Postgres {
+			q = `SELECT tablename FROM pg_tables WHERE schemaname = current_schema()`
+		}
+		tables := queryStrings(t, db, q)
+		var b bytes.Buffer
+		for _, table := range tables {
+			rows, err := db.R.Query(`SELECT * FROM "` + table + `"`)
+			if err != nil {
+				t.Fatalf("read table %s: %v", table, err)
+			}
+			cols, _ := rows.Columns()
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			for rows.Next() {
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatalf("read table %s: %v", table, err)
+				}
+				b.WriteString(table + ":")
+				for _, v := range vals {
+					switch v := v.(type) {
+					case []byte:
+						b.WriteString(" ")
+						b.Write(v)
+					default:
+						fmt.Fprint(&b, " ", v)
+					}
+				}
+				b.WriteByte('\n')
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("read table %s: %v", table, err)
+			}
+			rows.Close()
+		}
+		if len(tables) < 4 {
+			t.Fatalf("contents found tables %v, want the dialogs tables", tables)
+		}
+		return b.Bytes()
+	}
+}
+
+func queryStrings(t *testing.T, db *sqldb.DB, q string) []string {
+	t.Helper()
+	rows, err := db.R.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return out
+}
+
+// TestUpgrade writes a conversation with the first migration's schema,
+// then opens a Store, which migrates: the old rows still read, with no
+// sealed bytes and no place in the outbound queue.
+func TestUpgrade(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		open func(t *testing.T) *sqldb.DB
+	}{
+		{"sqlite", func(t *testing.T) *sqldb.DB { return testserver.SQLiteDB(t, "") }},
+		{"postgres", func(t *testing.T) *sqldb.DB { return testserver.PostgresDB(t) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := tt.open(t)
+			first := "migrations/" + db.Dialect.String() + "/00001_dialogs.sql"
+			b, err := os.ReadFile(first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v1 := fstest.MapFS{first[len("migrations/"):]: {Data: b}}
+			if err := db.Migrate(ctx, v1, "dialogs"); err != nil {
+				t.Fatalf("Migrate(version 1) = %v", err)
+			}
+			far := sqldb.Micros(time.Now().Add(time.Hour))
+			for _, q := range []string{
+				`INSERT INTO dialog_conversations (conv_key, state, version, state_until, log_until, last_seq, fence)
+					VALUES ('telegram:1', 'old state', 1, ` + fmt.Sprint(far) + `, ` + fmt.Sprint(far) + `, 1, 1)`,
+				`INSERT INTO dialog_entries (conv_key, seq, sender, message_id, body, at)
+					VALUES ('telegram:1', 1, 'shopper', 'u1', 'written before', 1777888999000000)`,
+			} {
+				if _, err := db.W.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			s := newStore(t, db)
+			es, err := s.Entries(ctx, "telegram:1", 0, 10)
+			want := []bot.Entry{{Seq: 1, Conversation: "telegram:1", From: bot.FromShopper, MessageID: "u1", Text: "written before", At: sqldb.Time(1777888999000000)}}
+			if err != nil || !cmp.Equal(es, want) {
+				t.Errorf("Entries of a row written before the upgrade = %+v, %v; want %+v", es, err, want)
+			}
+			if n, err := s.Backlog(ctx); err != nil || n != 0 {
+				t.Errorf("Backlog after the upgrade = %d, %v; want 0", n, err)
+			}
+			l, err := s.Acquire(ctx, "telegram:1", bot.Claim{MessageID: "u2", Lease: time.Minute, Wait: time.Minute})
+			if err != nil || string(l.State) != "old state" || l.Token != 2 {
+				t.Fatalf("Acquire after the upgrade = %+v, %v; want the old state and token 2", l, err)
+			}
+			got, err := s.Commit(ctx, l, bot.Update{MessageID: "u2", State: []byte("new"), Deliver: true,
+				Entries:    []bot.Entry{{From: bot.FromShopper, MessageID: "u2", Text: "after", At: time.Now()}},
+				SessionTTL: time.Hour, DedupeTTL: time.Hour, LogTTL: time.Hour})
+			if err != nil || len(got) != 1 || got[0].Seq != 2 {
+				t.Fatalf("Commit after the upgrade = %+v, %v; want Seq 2", got, err)
+			}
+			ps, err := s.Due(ctx, time.Now(), 10, time.Minute)
+			if err != nil || len(ps) != 1 || ps[0].Cursor != 1 || ps[0].Last != 2 {
+				t.Errorf("Due after the upgrade = %+v, %v; want telegram:1 from cursor 1 to 2", ps, err)
+			}
+		})
+	}
 }
 
 // TestDispatcherSQLite shares one Store among the Dispatchers, as the
@@ -140,6 +303,70 @@ func TestSweep(t *testing.T) {
 	es, err := d.Dispatch(ctx, bot.Message{Channel: bot.Telegram, ID: "0", Conversation: "a", Text: "hi again", Seq: 2})
 	if err != nil || len(es) != 2 || es[0].Seq != 1 {
 		t.Errorf("Dispatch after the sweep = %v, %v; want Seq 1, 2", es, err)
+	}
+}
+
+// TestSweepOutbox checks what Sweep does to the outbound queue: a queued
+// conversation whose log expired leaves it, and dead letters go after 30
+// days.
+func TestSweepOutbox(t *testing.T) {
+	ctx := context.Background()
+	db := testserver.SQLiteDB(t, "")
+	clk := &clock{t: time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)}
+	s := newStore(t, db, sqldialogs.WithNow(clk.now))
+	d := bot.NewDispatcher(s, trivial, bot.WithDelivery(bot.Telegram),
+		bot.WithSessionTTL(time.Hour), bot.WithDedupeTTL(time.Hour), bot.WithLogTTL(3*time.Hour))
+	for i, conv := range []string{"a", "b"} {
+		if _, err := d.Dispatch(ctx, bot.Message{Channel: bot.Telegram, ID: fmt.Sprint(i), Conversation: conv, Text: "hi", Seq: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps, err := s.Due(ctx, clk.now(), 10, time.Minute)
+	if err != nil || len(ps) != 2 {
+		t.Fatalf("Due = %v, %v; want two", ps, err)
+	}
+	for _, p := range ps {
+		o := bot.Outcome{Through: 2, Dead: []bot.DeadLetter{{Seq: 2, Reason: "blocked"}}}
+		if p.Key == "telegram:b" {
+			o = bot.Outcome{Through: 1, Retry: clk.now().Add(10 * time.Hour)}
+		}
+		if err := s.Settle(ctx, p, o); err != nil {
+			t.Fatalf("Settle(%s) = %v", p.Key, err)
+		}
+	}
+	backlog := func() int {
+		t.Helper()
+		n, err := s.Backlog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	sweep := func() {
+		t.Helper()
+		if err := s.Sweep(ctx); err != nil {
+			t.Fatalf("Sweep = %v", err)
+		}
+	}
+	sweep()
+	if backlog() != 1 || count(t, db, "dialog_dead_letters") != 1 {
+		t.Fatalf("Sweep before any expiry: backlog %d, %d dead letters; want 1 and 1", backlog(), count(t, db, "dialog_dead_letters"))
+	}
+	clk.add(4 * time.Hour)
+	sweep()
+	if n := backlog(); n != 0 {
+		t.Errorf("backlog after the log of the queued conversation expired = %d, want 0: nothing is left to deliver", n)
+	}
+	if n := count(t, db, "dialog_dead_letters"); n != 1 {
+		t.Errorf("%d dead letters after 4 hours, want 1", n)
+	}
+	clk.add(30 * 24 * time.Hour)
+	sweep()
+	if n := count(t, db, "dialog_dead_letters"); n != 0 {
+		t.Errorf("%d dead letters after 30 days, want 0", n)
+	}
+	if n := count(t, db, "dialog_conversations"); n != 0 {
+		t.Errorf("%d conversation rows after everything expired, want 0", n)
 	}
 }
 
