@@ -97,7 +97,8 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*DB, error) {
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database file at path in
-// WAL mode with foreign keys on.
+// WAL mode with foreign keys on. Deleted content is overwritten
+// (secure_delete), so an erased person's rows do not linger in free pages.
 func OpenSQLite(path string) (*DB, error) {
 	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") || strings.Contains(path, ":memory:") {
 		return nil, fmt.Errorf("sqldb: sqlite path %q: want a plain file path", path)
@@ -105,7 +106,7 @@ func OpenSQLite(path string) (*DB, error) {
 	// journal_mode is a property of the file, set once by the writer.
 	// _txlock=immediate takes the write lock at BEGIN, so a transaction never
 	// fails half-way on a lock upgrade.
-	w, err := sql.Open("sqlite", path+"?_busy_timeout=10000&_foreign_keys=1&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate")
+	w, err := sql.Open("sqlite", path+"?_busy_timeout=10000&_foreign_keys=1&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_pragma=secure_delete(1)")
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: open sqlite %s: %w", path, err)
 	}
