@@ -1,6 +1,7 @@
 package dialogs
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
@@ -18,7 +19,11 @@ const (
 // about answers about product p, which the catalog has just read: stock in
 // the slots' sizes and colours, or the price, or the card. A product new to
 // the conversation comes with its card.
-func (t *turn) about(p *catalog.Product, u *understanding, isNew bool) ([]bot.Reply, error) {
+//
+// With the shopper's personalization consent, a question without a size
+// uses a size they told us before, and the sizes they state are
+// remembered; without a decision yet, the answer asks for it once.
+func (t *turn) about(ctx context.Context, p *catalog.Product, u *understanding, isNew bool) ([]bot.Reply, error) {
 	s := t.s
 	s.Product = p.Handle
 	s.remember(p.Handle)
@@ -29,13 +34,36 @@ func (t *turn) about(p *catalog.Product, u *understanding, isNew bool) ([]bot.Re
 	}
 	next := stIdle
 	var r bot.Reply
+	var ask *bot.Reply
 	switch {
 	case u.Price || s.Price:
 		r.Text = t.priceText(p)
 	case u.Show && !u.hasEntities():
 		isNew = true
 	default:
+		recalled := false
+		if len(s.Sizes) == 0 {
+			sizes, chart := t.productSizes(p), t.v.charts[p.SizeChart]
+			if z, ok := t.rememberedSize(ctx, func(z string) bool {
+				_, _, ok := matchSize(p, sizes, chart, z)
+				return ok
+			}); ok {
+				s.Sizes, recalled = []string{z}, true
+				t.prefix = append(t.prefix, t.say(msgRememberedSize, data{"Size": sizeDisplay(z)}))
+			}
+		}
 		r, next = t.stock(p)
+		if len(s.Sizes) > 0 && !recalled {
+			// Only an answer that asks nothing itself asks for consent.
+			quiet := next == stIdle && len(r.Buttons) == 0 && len(r.QuickReplies) == 0
+			var err error
+			if ask, err = t.personalize(ctx, s.Sizes, quiet); err != nil {
+				return nil, err
+			}
+			if ask != nil {
+				next = stAskConsent
+			}
+		}
 	}
 	if isNew {
 		r.Cards = []bot.Card{t.card(p)}
@@ -43,7 +71,11 @@ func (t *turn) about(p *catalog.Product, u *understanding, isNew bool) ([]bot.Re
 	if err := s.to(next); err != nil {
 		return nil, err
 	}
-	return t.reply(r), nil
+	replies := t.reply(r)
+	if ask != nil {
+		replies = append(replies, *ask)
+	}
+	return replies, nil
 }
 
 // productColours lists p's colours by key, in the order of its variants,

@@ -93,3 +93,47 @@ func BenchmarkTurn(b *testing.B) {
 		b.ReportMetric(pct(0.99), "p99-µs")
 	})
 }
+
+// BenchmarkTurnConsent measures the same turns with the consent ledger on
+// SQLite: a first question, which states the service notice and asks to
+// remember the size (two ledger reads), and a follow-up of a shopper who
+// said yes (one read; the size is remembered).
+//
+//	go test ./dialogs -run '^$' -bench BenchmarkTurnConsent -benchtime 2000x
+func BenchmarkTurnConsent(b *testing.B) {
+	svc := newCatalog(b)
+	l := newLedgers(b).ledger(b, "v1", time.Now)
+	e, err := dialogs.New(svc, dialogs.WithConsent(l), dialogs.WithSubjects(subjectOf))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	question := bot.Message{Channel: bot.WebChat, Conversation: "b", ID: "1", Text: "avete le trail runner nel 43 rosse?"}
+	state, _, err := e.Handle(ctx, nil, question)
+	if err != nil {
+		b.Fatal(err)
+	}
+	state, _, err = e.Handle(ctx, state, bot.Message{Channel: bot.WebChat, Conversation: "b", ID: "2", Payload: "consent:grant:personalization"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("question", func(b *testing.B) {
+		m := question
+		m.Conversation = "other"
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := e.Handle(ctx, nil, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("follow-up", func(b *testing.B) {
+		follow := bot.Message{Channel: bot.WebChat, Conversation: "b", ID: "3", Text: "e nel 44?"}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := e.Handle(ctx, state, follow); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -3,7 +3,9 @@
 // messages in Italian and English with rules built from the catalog's own
 // vocabulary, falls back to a language model when one is configured, and
 // answers from per-language message catalogs with stock read from the
-// catalog's system of record at answer time.
+// catalog's system of record at answer time. With a consent ledger
+// (WithConsent, WithRights) it asks for consent just in time and serves the
+// shopper's data rights in the chat: see privacy.go.
 //
 // Engine implements bot.Handler: it keeps no state of its own between
 // turns beyond caches of the catalog's vocabulary.
@@ -19,6 +21,7 @@ import (
 
 	"github.com/bottega-shop/bottega/bot"
 	"github.com/bottega-shop/bottega/catalog"
+	"github.com/bottega-shop/bottega/consent"
 )
 
 // Catalog is what the engine reads of the catalog; *catalog.Service
@@ -53,6 +56,9 @@ type Engine struct {
 	lex      *lexicon
 	vocab    *vocabCache
 	llm      *llm
+	consent  Consent
+	rights   consent.Rights
+	subjects func(bot.Message) string
 }
 
 type config struct {
@@ -65,6 +71,9 @@ type config struct {
 	localeDir  string
 	llm        *llm
 	llmTimeout time.Duration
+	consent    Consent
+	rights     consent.Rights
+	subjects   func(bot.Message) string
 }
 
 // Option configures New.
@@ -113,6 +122,14 @@ func New(cat Catalog, opts ...Option) (*Engine, error) {
 	if cat == nil {
 		return nil, errors.New("dialogs: no catalog")
 	}
+	if (c.consent != nil || c.rights != nil) && c.subjects == nil {
+		return nil, errors.New("dialogs: WithConsent and WithRights need WithSubjects")
+	}
+	if c.consent != nil {
+		if err := checkNotices(c.consent, c.lang); err != nil {
+			return nil, err
+		}
+	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -135,6 +152,9 @@ func New(cat Catalog, opts ...Option) (*Engine, error) {
 		lex:      lx,
 		vocab:    &vocabCache{cat: cat, lx: lx, ttl: c.vocabTTL, now: c.now},
 		llm:      c.llm,
+		consent:  c.consent,
+		rights:   c.rights,
+		subjects: c.subjects,
 	}
 	if e.llm != nil {
 		e.llm.timeout = c.llmTimeout
@@ -144,8 +164,15 @@ func New(cat Catalog, opts ...Option) (*Engine, error) {
 
 // Handle answers one message. A state that does not decode (a session from
 // an incompatible version) starts a fresh conversation. In the handoff
-// state the bot is silent: no replies. Catalog failures become a friendly
-// reply; only a cancelled context is returned as an error.
+// state the bot is silent: no replies. Catalog, ledger and data-rights
+// failures become a friendly reply; only a cancelled context is returned as
+// an error.
+//
+// With WithConsent, the first turn of a conversation states what the chat
+// does with the shopper's messages (the service notice). After "forget
+// me" is confirmed and the data erased, the returned state is empty and,
+// under a bot.Dispatcher, the turn asks it (bot.Turn.Forget) to erase the
+// conversation's state and log when it commits.
 func (e *Engine) Handle(ctx context.Context, state []byte, m bot.Message) ([]byte, []bot.Reply, error) {
 	s, err := decodeSession(state)
 	if err != nil {
@@ -154,9 +181,15 @@ func (e *Engine) Handle(ctx context.Context, state []byte, m bot.Message) ([]byt
 	}
 	now := e.now()
 	returning := false
+	t := &turn{e: e, s: &s, m: m}
 	if s.Last != 0 && now.Sub(time.Unix(s.Last, 0)) > e.idle {
-		// Start fresh, keeping only the language and the recorded interest.
-		s = session{Lang: s.Lang, LangSet: s.LangSet, Seen: true, Notify: s.Notify}
+		// Start fresh, keeping only the language, the recorded interest
+		// and, while the shopper allows it, the sizes they told us.
+		fresh := session{Lang: s.Lang, LangSet: s.LangSet, Seen: true, Notify: s.Notify}
+		if len(s.Remember) > 0 && t.keepRemembered(ctx) {
+			fresh.Remember = s.Remember
+		}
+		s = fresh
 		returning = true
 	}
 	s.Last = now.Unix()
@@ -170,7 +203,7 @@ func (e *Engine) Handle(ctx context.Context, state []byte, m bot.Message) ([]byt
 			s.Lang = l
 		}
 	}
-	t := &turn{e: e, s: &s, m: m, returning: returning, first: first && m.Locale == ""}
+	t.returning, t.first = returning, first && m.Locale == ""
 	replies, err := t.run(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -179,8 +212,33 @@ func (e *Engine) Handle(ctx context.Context, state []byte, m bot.Message) ([]byt
 		e.log.Warn("dialogs: turn failed", "conversation", m.Key(), "err", err)
 		replies = []bot.Reply{{Text: e.texts.get(s.Lang, msgUnavailable, nil)}}
 	}
+	if t.end {
+		return nil, replies, nil // forgotten: nothing of the session stays
+	}
+	if first && t.consentOn() {
+		// Service is stated, not asked: first, so that a question the
+		// answer ends with stays the last message (with its buttons).
+		if n := e.consent.Notices().Current(consent.Service, s.Lang); n.Version > 0 {
+			replies = append([]bot.Reply{{Text: n.Text}}, replies...)
+		}
+	}
 	s.Seen = true
 	return s.encode(), replies, nil
+}
+
+// keepRemembered reports whether the sizes remembered may be carried into
+// a new conversation: while personalization is granted, or when the ledger
+// cannot say (their use is checked again when they are used).
+func (t *turn) keepRemembered(ctx context.Context) bool {
+	if !t.consentOn() {
+		return false
+	}
+	st, err := t.status(ctx, consent.Personalization)
+	if err != nil {
+		t.e.log.Warn("dialogs: consent state", "conversation", t.m.Key(), "err", err)
+		return true
+	}
+	return st.Granted
 }
 
 // turn is one message being answered.
@@ -192,6 +250,11 @@ type turn struct {
 	returning bool
 	first     bool // no locale and no earlier turn: the text alone decides the language
 	prefix    []string
+
+	subj     string // the shopper's subject in the consent ledger
+	subjDone bool
+	states   map[consent.Purpose]consent.Status // the ledger's state, read once a turn
+	end      bool                               // the shopper was forgotten: the session ends
 }
 
 func (t *turn) lang() string { return t.s.Lang }
@@ -273,10 +336,27 @@ func (t *turn) answer(ctx context.Context, u *understanding, fallback bool) ([]b
 		s.Lang, s.LangSet, s.Misses = u.Lang, true, 0
 		return t.text(msgLanguageSet, nil), nil
 	}
+	if !u.hasEntities() {
+		if r, ok, err := t.command(ctx, u); ok || err != nil {
+			return r, err
+		}
+	}
 	if u.Person && !u.hasEntities() {
 		return t.handoff()
 	}
+	yes, no := u.Yes && !u.No && short && !u.hasEntities(), u.No && !u.Yes && short && !u.hasEntities()
 	switch s.State {
+	case stAskConsent:
+		if n := len(s.Asks); n > 0 && (yes || no) {
+			return t.decide(ctx, s.Asks[n-1].Purpose, yes)
+		}
+	case stConfirmForget:
+		if yes {
+			return t.forget(ctx)
+		}
+		if no {
+			return t.keep()
+		}
 	case stOfferPerson:
 		if u.Yes && short && !u.hasEntities() {
 			return t.handoff()
@@ -342,9 +422,11 @@ func (t *turn) answer(ctx context.Context, u *understanding, fallback bool) ([]b
 	return t.miss()
 }
 
-// settle leaves a question the shopper moved away from.
+// settle leaves a question the shopper moved away from. A consent notice
+// shown stays answerable by its buttons.
 func (t *turn) settle() error {
-	if t.s.State == stOfferPerson {
+	switch t.s.State {
+	case stOfferPerson, stAskConsent, stConfirmForget:
 		return t.s.to(stIdle)
 	}
 	return nil
@@ -353,6 +435,9 @@ func (t *turn) settle() error {
 // miss answers a message nobody could read; the second in a row offers a person.
 func (t *turn) miss() ([]bot.Reply, error) {
 	s := t.s
+	if err := t.settle(); err != nil {
+		return nil, err
+	}
 	s.Misses++
 	if s.Misses >= 2 {
 		if err := s.to(stOfferPerson); err != nil {
@@ -392,6 +477,9 @@ const (
 // know, which is then read as text.
 func (t *turn) payload(ctx context.Context) ([]bot.Reply, bool, error) {
 	p, s := t.m.Payload, t.s
+	if strings.HasPrefix(p, payloadConsent) || strings.HasPrefix(p, payloadPrivacy) {
+		return t.privacyPayload(ctx)
+	}
 	switch {
 	case p == payloadPersonYes:
 		r, err := t.handoff()
@@ -434,10 +522,30 @@ func (t *turn) payload(ctx context.Context) ([]bot.Reply, bool, error) {
 	return nil, false, nil
 }
 
-// notify records the shopper's wish to hear when a sold-out SKU is back.
-// The subscription and the message itself come with the notifications
-// issue; the SKU is kept in the session until then.
+// notify records the shopper's wish to hear when a sold-out SKU is back:
+// with a consent ledger, once they agreed to notifications (the wish waits
+// in the session for the answer to the notice). The subscription and the
+// message itself come with the notifications issue; the SKU is kept in the
+// session until then.
 func (t *turn) notify(ctx context.Context, sku string) ([]bot.Reply, error) {
+	p, vr, ok, err := t.findVariant(ctx, sku)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return t.text(msgNotifyGone, nil), nil
+	}
+	d := data{"Product": t.title(p), "Variant": t.variantLabel(p, vr, true)}
+	if r, ok, err := t.notifyAllowed(ctx, sku, d); !ok || err != nil {
+		return r, err
+	}
+	t.s.Notify = addCapped(t.s.Notify, sku, maxNotify)
+	return t.text(msgNotifyDone, d), nil
+}
+
+// findVariant finds the variant sku among the products of the
+// conversation; ok is false when it is not there (any more).
+func (t *turn) findVariant(ctx context.Context, sku string) (*catalog.Product, catalog.Variant, bool, error) {
 	s := t.s
 	handles := s.Recent
 	if s.Product != "" && !contains(handles, s.Product) {
@@ -449,21 +557,13 @@ func (t *turn) notify(ctx context.Context, sku string) ([]bot.Reply, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, catalog.Variant{}, false, err
 		}
-		vr, ok := p.Variant(sku)
-		if !ok {
-			continue
+		if vr, ok := p.Variant(sku); ok {
+			return p, vr, true, nil
 		}
-		if !contains(s.Notify, sku) {
-			s.Notify = append(s.Notify, sku)
-			if len(s.Notify) > maxNotify {
-				s.Notify = s.Notify[len(s.Notify)-maxNotify:]
-			}
-		}
-		return t.text(msgNotifyDone, data{"Product": t.title(p), "Variant": t.variantLabel(p, vr, true)}), nil
 	}
-	return t.text(msgNotifyGone, nil), nil
+	return nil, catalog.Variant{}, false, nil
 }
 
 func contains(list []string, s string) bool {
@@ -552,7 +652,7 @@ func (t *turn) picked(ctx context.Context, handle string, u *understanding) ([]b
 		return nil, err
 	}
 	u.Price = price
-	return t.about(p, u, true)
+	return t.about(ctx, p, u, true)
 }
 
 // ask answers a question about a product: its stock in sizes and colours,
@@ -588,7 +688,7 @@ func (t *turn) ask(ctx context.Context, u *understanding) ([]bot.Reply, error) {
 				}
 			}
 			p := &r.best[0]
-			return t.about(p, u, p.Handle != s.Product)
+			return t.about(ctx, p, u, p.Handle != s.Product)
 		default:
 			if len(u.Unknown) > 0 {
 				// "scarpe da calcio": the shop has shoes, not these.
@@ -616,7 +716,7 @@ func (t *turn) ask(ctx context.Context, u *understanding) ([]bot.Reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.about(p, u, false)
+	return t.about(ctx, p, u, false)
 }
 
 func mergeSlots(old, now []string) []string {

@@ -40,10 +40,17 @@ type lexiconFile struct {
 	Elide       bool                `toml:"elide"`
 	LetterSizes map[string][]string `toml:"letter_sizes"`
 	Gender      map[string][]string `toml:"gender"`
+	// The data-rights commands, understood at any moment: see what is
+	// held and agreed ("privacy"), stop notifications and marketing
+	// ("stop"), export the data, erase it ("forget me").
+	Privacy     []string `toml:"privacy"`
+	Unsubscribe []string `toml:"unsubscribe"`
+	Export      []string `toml:"export"`
+	Forget      []string `toml:"forget"`
 }
 
 // kind is a bit set of what a phrase can mean.
-type kind uint32
+type kind uint64
 
 const (
 	kStop kind = 1 << iota
@@ -75,7 +82,15 @@ const (
 	kSwitch
 	kGender
 	kSystem // a size system: "uk", "us", "eu", "it"
+	kPrivacy
+	kUnsubscribe
+	kExport
+	kForget
 )
+
+// kCommand are the data-rights commands, which the rules also read with
+// typos (see lexicon.fuzzyCommand).
+const kCommand = kPrivacy | kUnsubscribe | kExport | kForget
 
 // phrase is one entry of the lexicon: one or more folded words and
 // everything they can mean.
@@ -96,6 +111,8 @@ type lexicon struct {
 	byFirst map[string][]*phrase // by first word, longest first
 	// genders lists each gender's one-word names, in language order.
 	genders map[string][]string
+	// commands are the data-rights phrases, longest first.
+	commands []*phrase
 }
 
 // buildLexicon merges the languages' files and the catalog's colour words.
@@ -139,6 +156,7 @@ func buildLexicon(files map[string]lexiconFile) (*lexicon, error) {
 			{kHelp, f.Help}, {kYes, f.Yes}, {kNo, f.No}, {kPerson, f.Person}, {kPrice, f.Price},
 			{kShow, f.Show}, {kAsk, f.Ask}, {kSizeCue, f.SizeCue}, {kWaist, f.Waist}, {kHalf, f.Half},
 			{kAnd, f.And}, {kOr, f.Or}, {kQuantity, f.Quantity}, {kLast, f.Last},
+			{kPrivacy, f.Privacy}, {kUnsubscribe, f.Unsubscribe}, {kExport, f.Export}, {kForget, f.Forget},
 		}
 		for _, l := range lists {
 			for _, w := range l.ws {
@@ -214,6 +232,20 @@ func buildLexicon(files map[string]lexiconFile) (*lexicon, error) {
 	for _, ps := range lx.byFirst {
 		sort.SliceStable(ps, func(i, j int) bool { return len(ps[i].words) > len(ps[j].words) })
 	}
+	for _, p := range index {
+		// Short commands ("stop", "export") are read only as written:
+		// with a typo they are too close to ordinary words ("expert").
+		if p.kinds&kCommand != 0 && len(strings.Join(p.words, "")) >= 7 {
+			lx.commands = append(lx.commands, p)
+		}
+	}
+	sort.Slice(lx.commands, func(i, j int) bool {
+		a, b := lx.commands[i], lx.commands[j]
+		if len(a.words) != len(b.words) {
+			return len(a.words) > len(b.words)
+		}
+		return strings.Join(a.words, " ") < strings.Join(b.words, " ")
+	})
 	return lx, nil
 }
 
@@ -234,6 +266,34 @@ func (lx *lexicon) match(toks []string, i int) *phrase {
 		ok := true
 		for j := 1; j < len(p.words); j++ {
 			if toks[i+j] != p.words[j] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return p
+		}
+	}
+	return nil
+}
+
+// fuzzyCommand returns the longest data-rights phrase of seven letters or
+// more starting at toks[i]
+// whose words each match the tokens exactly or within their typo budget
+// ("privcy", "esprota i miei dati"), or nil. It is tried only on words the
+// lexicon and the catalog do not know, so it costs nothing on the usual
+// questions.
+func (lx *lexicon) fuzzyCommand(toks []string, i int) *phrase {
+	first := toks[i]
+	for _, p := range lx.commands {
+		// Cheap tests first: the words must fit, and the first word be
+		// near enough in length to carry at most two typos.
+		if d := len(first) - len(p.words[0]); len(p.words) > len(toks)-i || d > 2 || d < -2 {
+			continue
+		}
+		ok := true
+		for j, w := range p.words {
+			if t := toks[i+j]; t != w && typoMatch(t, w) < 0 {
 				ok = false
 				break
 			}

@@ -78,6 +78,77 @@ const (
 	msgThousands        = "ThousandsSeparator"
 )
 
+// Message IDs of the consent and data-rights answers.
+const (
+	msgPrivacyOff         = "PrivacyOff"
+	msgPrivacyUnavailable = "PrivacyUnavailable"
+	msgPrivacyIntro       = "PrivacyIntro"
+	msgPrivacyHeld        = "PrivacyHeld"
+	msgPrivacyHeldNone    = "PrivacyHeldNone"
+	msgPrivacyRemembered  = "PrivacyRemembered"
+	msgPrivacyRequests    = "PrivacyRequests"
+	msgPrivacyChoices     = "PrivacyChoices"
+	msgPrivacyRecorded    = "PrivacyRecorded"
+	msgPrivacyMore        = "PrivacyMore"
+	msgHeldConversation   = "HeldConversation"
+	msgHeldPreferences    = "HeldPreferences"
+	msgHeldSubscriptions  = "HeldSubscriptions"
+	msgHeldConsents       = "HeldConsents"
+	msgHeldOther          = "HeldOther"
+	msgReceiptYes         = "ReceiptYes"
+	msgReceiptNo          = "ReceiptNo"
+	msgReceiptWithdrawn   = "ReceiptWithdrawn"
+	msgReceiptExpired     = "ReceiptExpired"
+	msgReceiptErased      = "ReceiptErased"
+	msgReceiptNever       = "ReceiptNever"
+	msgPurposeNotify      = "PurposeNotifications"
+	msgPurposeMarketing   = "PurposeMarketing"
+	msgPurposePersonal    = "PurposePersonalization"
+	msgOnNotify           = "OnNotifications"
+	msgOffNotify          = "OffNotifications"
+	msgOnMarketing        = "OnMarketing"
+	msgOffMarketing       = "OffMarketing"
+	msgOnPersonal         = "OnPersonalization"
+	msgOffPersonal        = "OffPersonalization"
+	msgExportButton       = "ExportButton"
+	msgForgetButton       = "ForgetButton"
+	msgAskNotify          = "AskNotifications"
+	msgAskPersonal        = "AskPersonalization"
+	msgAskChange          = "AskChange"
+	msgAskUpdated         = "AskUpdated"
+	msgAskAgain           = "AskAgain"
+	msgConsentYes         = "ConsentYes"
+	msgConsentNo          = "ConsentNo"
+	msgGrantedNotify      = "GrantedNotifications"
+	msgGrantedMarketing   = "GrantedMarketing"
+	msgGrantedPersonal    = "GrantedPersonalization"
+	msgDeniedNotify       = "DeniedNotifications"
+	msgDeniedMarketing    = "DeniedMarketing"
+	msgDeniedPersonal     = "DeniedPersonalization"
+	msgWithdrawnNotify    = "WithdrawnNotifications"
+	msgWithdrawnMarketing = "WithdrawnMarketing"
+	msgWithdrawnPersonal  = "WithdrawnPersonalization"
+	msgAlreadyOn          = "AlreadyOn"
+	msgAlreadyOff         = "AlreadyOff"
+	msgStopped            = "Stopped"
+	msgNotifyRefused      = "NotifyRefused"
+	msgRememberedSize     = "RememberedSize"
+	msgForgetConfirm      = "ForgetConfirm"
+	msgForgetYes          = "ForgetYes"
+	msgForgetNo           = "ForgetNo"
+	msgForgetDone         = "ForgetDone"
+	msgForgetStore        = "ForgetStore"
+	msgForgetFresh        = "ForgetFresh"
+	msgForgetPartial      = "ForgetPartial"
+	msgForgetNothing      = "ForgetNothing"
+	msgForgetCancelled    = "ForgetCancelled"
+	msgForgetFailed       = "ForgetFailed"
+	msgExport             = "Export"
+	msgExportOpen         = "ExportOpen"
+	msgExportNothing      = "ExportNothing"
+	msgDateLayout         = "DateLayout"
+)
+
 // messageIDs lists every message the engine uses; a test checks each
 // language file has them all.
 var messageIDs = []string{
@@ -90,6 +161,19 @@ var messageIDs = []string{
 	msgNotifyButton, msgNotifyDone, msgNotifyGone, msgNoSuchSize, msgNoSuchColour, msgViewProduct,
 	msgVariantLabel, msgSizeLabel, msgSizeConverted, msgOneSize, msgListSeparator, msgListAnd, msgListOr,
 	msgMoney, msgThousands,
+
+	msgPrivacyOff, msgPrivacyUnavailable, msgPrivacyIntro, msgPrivacyHeld, msgPrivacyHeldNone,
+	msgPrivacyRemembered, msgPrivacyRequests, msgPrivacyChoices, msgPrivacyRecorded, msgPrivacyMore,
+	msgHeldConversation, msgHeldPreferences, msgHeldSubscriptions, msgHeldConsents, msgHeldOther,
+	msgReceiptYes, msgReceiptNo, msgReceiptWithdrawn, msgReceiptExpired, msgReceiptErased, msgReceiptNever,
+	msgPurposeNotify, msgPurposeMarketing, msgPurposePersonal, msgOnNotify, msgOffNotify, msgOnMarketing,
+	msgOffMarketing, msgOnPersonal, msgOffPersonal, msgExportButton, msgForgetButton, msgAskNotify,
+	msgAskPersonal, msgAskChange, msgAskUpdated, msgAskAgain, msgConsentYes, msgConsentNo,
+	msgGrantedNotify, msgGrantedMarketing, msgGrantedPersonal, msgDeniedNotify, msgDeniedMarketing,
+	msgDeniedPersonal, msgWithdrawnNotify, msgWithdrawnMarketing, msgWithdrawnPersonal, msgAlreadyOn,
+	msgAlreadyOff, msgStopped, msgNotifyRefused, msgRememberedSize, msgForgetConfirm, msgForgetYes,
+	msgForgetNo, msgForgetDone, msgForgetStore, msgForgetFresh, msgForgetPartial, msgForgetNothing,
+	msgForgetCancelled, msgForgetFailed, msgExport, msgExportOpen, msgExportNothing, msgDateLayout,
 }
 
 // texts renders answers from the message catalogs, one localizer per

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/bottega-shop/bottega/consent"
 )
 
 // stateName is where a conversation is in the dialog.
@@ -29,17 +31,30 @@ const (
 	// stHandoff: a person owns the conversation; the bot is silent until
 	// HandBack.
 	stHandoff stateName = "handoff"
+	// stAskConsent: a consent notice was just shown with yes and no; a
+	// short typed yes or no answers it (the buttons work in any state).
+	stAskConsent stateName = "consent"
+	// stConfirmForget: the bot asked whether to erase everything held on
+	// the shopper; yes erases, no keeps it.
+	stConfirmForget stateName = "forget"
 )
 
 // transitions lists the states each state may move to. Handoff is left
 // only by HandBack, which returns to the state it was entered from.
 var transitions = map[stateName][]stateName{
-	stIdle:        {stIdle, stChoosing, stAskSize, stAskProduct, stOfferPerson, stHandoff},
-	stChoosing:    {stIdle, stChoosing, stAskSize, stAskProduct, stOfferPerson, stHandoff},
-	stAskSize:     {stIdle, stChoosing, stAskSize, stAskProduct, stOfferPerson, stHandoff},
-	stAskProduct:  {stIdle, stChoosing, stAskSize, stAskProduct, stOfferPerson, stHandoff},
-	stOfferPerson: {stIdle, stChoosing, stAskSize, stAskProduct, stOfferPerson, stHandoff},
-	stHandoff:     {stHandoff},
+	stIdle:          talking,
+	stChoosing:      talking,
+	stAskSize:       talking,
+	stAskProduct:    talking,
+	stOfferPerson:   talking,
+	stAskConsent:    talking,
+	stConfirmForget: talking,
+	stHandoff:       {stHandoff},
+}
+
+// talking are the states a conversation the bot owns may move to.
+var talking = []stateName{
+	stIdle, stChoosing, stAskSize, stAskProduct, stOfferPerson, stAskConsent, stConfirmForget, stHandoff,
 }
 
 // errTransition is a move the state machine does not allow: a bug.
@@ -70,8 +85,23 @@ type session struct {
 	// Misses counts misunderstandings in a row.
 	Misses int `json:"m,omitempty"`
 	// Notify are the SKUs the shopper asked to hear about when back in
-	// stock. The subscription itself comes with the notifications issue.
+	// stock: with a consent ledger, only once they agreed to
+	// notifications. The subscription itself comes with the notifications
+	// issue.
 	Notify []string `json:"n,omitempty"`
+	// PendNotify are SKUs asked about while the notifications question
+	// waits for its answer: a yes moves them to Notify, a no drops them.
+	PendNotify []string `json:"pn,omitempty"`
+	// Asks are the consent notices shown and not answered yet, at most one
+	// per purpose, the newest last: what a yes or no given later agrees to.
+	Asks []shownNotice `json:"a,omitempty"`
+	// PendSizes are sizes stated while the personalization question
+	// waits: a yes remembers them, a no drops them.
+	PendSizes []string `json:"pz,omitempty"`
+	// Remember are the sizes the shopper allowed us to remember beyond
+	// this conversation (personalization), newest first. They are used
+	// only while that consent stands.
+	Remember []string `json:"rm,omitempty"`
 	// Seen means the shopper has talked to the bot before.
 	Seen bool `json:"seen,omitempty"`
 	// Resume is the state to go back to when a person hands back.
@@ -80,10 +110,19 @@ type session struct {
 	Last int64 `json:"t,omitempty"`
 }
 
+// shownNotice is a consent notice shown to the shopper: its purpose,
+// version and language, which the answer to it is recorded with.
+type shownNotice struct {
+	Purpose consent.Purpose `json:"p"`
+	Version int             `json:"v"`
+	Lang    string          `json:"l"`
+}
+
 // Limits that keep a session small.
 const (
-	maxRecent = 3
-	maxNotify = 20
+	maxRecent   = 3
+	maxNotify   = 20
+	maxRemember = 3
 )
 
 func decodeSession(b []byte) (session, error) {
@@ -115,7 +154,10 @@ func (s *session) to(next stateName) error {
 	}
 	if next == stHandoff && s.State != stHandoff {
 		s.Resume = s.State
-		if s.Resume == stOfferPerson {
+		switch s.Resume {
+		case stOfferPerson, stAskConsent, stConfirmForget:
+			// A question the person answered for the bot: do not let a
+			// "yes" after the hand-back answer it.
 			s.Resume = stIdle
 		}
 	}
@@ -127,6 +169,43 @@ func (s *session) to(next stateName) error {
 	}
 	s.State = next
 	return nil
+}
+
+// asked returns the notice of purpose p shown and not answered yet.
+func (s *session) asked(p consent.Purpose) (shownNotice, bool) {
+	for _, a := range s.Asks {
+		if a.Purpose == p {
+			return a, true
+		}
+	}
+	return shownNotice{}, false
+}
+
+// setAsk records that notice n was shown, replacing an older one of its
+// purpose.
+func (s *session) setAsk(n shownNotice) {
+	s.dropAsk(n.Purpose)
+	s.Asks = append(s.Asks, n)
+}
+
+// dropAsk forgets the notice of purpose p shown: it was answered.
+func (s *session) dropAsk(p consent.Purpose) {
+	s.Asks = slices.DeleteFunc(s.Asks, func(a shownNotice) bool { return a.Purpose == p })
+	if len(s.Asks) == 0 {
+		s.Asks = nil
+	}
+}
+
+// addCapped appends x to list unless it is there, keeping the newest n.
+func addCapped(list []string, x string, n int) []string {
+	if slices.Contains(list, x) {
+		return list
+	}
+	list = append(list, x)
+	if len(list) > n {
+		list = list[len(list)-n:]
+	}
+	return list
 }
 
 // remember puts handle first in the recent products.

@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/bottega-shop/bottega/bot"
 	"github.com/bottega-shop/bottega/catalog"
 	"github.com/bottega-shop/bottega/catalog/blevecatalog"
 	"github.com/bottega-shop/bottega/catalog/demo"
 	"github.com/bottega-shop/bottega/catalog/sqlcatalog"
+	"github.com/bottega-shop/bottega/consent"
 	"github.com/bottega-shop/bottega/dialogs"
 	"github.com/bottega-shop/bottega/internal/sqldb"
 )
@@ -122,7 +126,7 @@ func matchLine(line, pattern string) bool {
 // step is one line of a transcript.
 type step struct {
 	line int
-	op   string // ">", ">>", "<", "<!", "<-", "@"
+	op   string // ">", ">>", "<", "<!", "<-", "@", "?"
 	arg  string
 }
 
@@ -141,15 +145,34 @@ type conversation struct {
 //	=== name            starts a conversation (fresh session)
 //	@ locale en-GB      sets the channel's locale from here on
 //	@ wait 31d          moves the clock (h, m, s or d)
+//	@ privacy on        from here on the engine has the consent ledger (SQLite)
+//	                    and the data rights (testRights)
+//	@ notices v2        the ledger's notices get a second version of the
+//	                    notifications notice (testdata/notices)
+//	@ held none         the rights hold nothing on the shopper
+//	@ ledger down       the ledger cannot be reached ("up" again)
+//	@ rights down       the rights cannot be reached ("up" again)
 //	> text              the shopper writes
 //	>> payload          the shopper presses a button or quick reply
 //	< pattern           the bot's answer to the last message contains it
 //	<! pattern          the answer does not contain it
 //	<-                  the bot says nothing
+//	? events N          the ledger holds N events of this shopper
+//	? last P A M V L    the newest is purpose P ("-" for none), action A,
+//	                    method M, notice version V ("v1", or "-" for none)
+//	                    and language L, carried by the last message on the
+//	                    webchat channel, with the hash of that notice's text
+//	? granted P         the ledger's state of purpose P is a yes
+//	? refused P         … is not a yes
+//	? erased            the rights were asked to erase this shopper and
+//	                    this conversation
+//	? forgot            the last turn had the dispatcher erase the
+//	                    conversation (? kept: it did not)
 //
 // Patterns ignore case; "*" stands for anything on one line. The answer is
 // matched as render shows it, so buttons ("[button] Avvisami…"), quick
-// replies and cards can be checked too.
+// replies and cards can be checked too. Every conversation runs through a
+// bot.Dispatcher, as in production.
 func readTranscripts(t *testing.T) []conversation {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", "transcripts", "*.txt"))
@@ -181,7 +204,7 @@ func readTranscripts(t *testing.T) []conversation {
 			}
 			op, arg, _ := strings.Cut(line, " ")
 			switch op {
-			case ">", ">>", "<", "<!", "<-", "@":
+			case ">", ">>", "<", "<!", "<-", "@", "?":
 			default:
 				t.Fatalf("%s:%d: unknown instruction %q", file, n, op)
 			}
@@ -197,6 +220,7 @@ func readTranscripts(t *testing.T) []conversation {
 
 func TestTranscripts(t *testing.T) {
 	svc := newCatalog(t)
+	ls := newLedgers(t)
 	convs := readTranscripts(t)
 	phrasings := map[string]bool{}
 	for _, c := range convs {
@@ -209,21 +233,64 @@ func TestTranscripts(t *testing.T) {
 	if len(phrasings) < 60 {
 		t.Errorf("transcripts hold %d distinct shopper lines, want at least 60", len(phrasings))
 	}
-	for _, c := range convs {
+	for i, c := range convs {
 		t.Run(strings.TrimSuffix(c.file, ".txt")+"/"+c.name, func(t *testing.T) {
-			runConversation(t, svc, c)
+			runConversation(t, svc, ls, fmt.Sprintf("t%d", i), c)
 		})
 	}
 }
 
-func runConversation(t *testing.T, cat dialogs.Catalog, c conversation) {
-	clk := newClock()
-	e, err := dialogs.New(cat, dialogs.WithNow(clk.now))
-	if err != nil {
-		t.Fatal(err)
+// run is one transcript conversation being played.
+type run struct {
+	t       *testing.T
+	cat     dialogs.Catalog
+	ls      *ledgers
+	clk     *clock
+	store   *memStore
+	conv    string
+	d       *bot.Dispatcher
+	ledger  *consent.Ledger
+	rights  *testRights
+	privacy bool
+	notices string // "v1", "v2"
+	down    bool   // the ledger is down
+	last    bot.Message
+}
+
+// build makes the engine and the dispatcher for the current settings; the
+// conversation's store, ledger store and rights carry over.
+func (r *run) build() {
+	r.t.Helper()
+	opts := []dialogs.Option{dialogs.WithNow(r.clk.now)}
+	if r.privacy {
+		r.ledger = r.ls.ledger(r.t, r.notices, r.clk.now)
+		if r.rights == nil {
+			r.rights = newTestRights(r.ledger, r.clk.now)
+		}
+		r.rights.ledger = r.ledger
+		var l dialogs.Consent = r.ledger
+		if r.down {
+			l = downConsent{l}
+		}
+		opts = append(opts, dialogs.WithConsent(l), dialogs.WithRights(r.rights), dialogs.WithSubjects(subjectOf))
 	}
+	e, err := dialogs.New(r.cat, opts...)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.d = bot.NewDispatcher(r.store, e, bot.WithNow(r.clk.now))
+}
+
+func (r *run) subject() string {
+	return subjectOf(bot.Message{Channel: bot.WebChat, Conversation: r.conv})
+}
+
+func (r *run) key() string { return bot.WebChat + ":" + r.conv }
+
+func runConversation(t *testing.T, cat dialogs.Catalog, ls *ledgers, conv string, c conversation) {
+	r := &run{t: t, cat: cat, ls: ls, clk: newClock(), store: newMemStore(), conv: conv, notices: "v1"}
+	r.build()
 	ctx := context.Background()
-	var state []byte
 	var out string
 	said := ""
 	locale := ""
@@ -233,34 +300,46 @@ func runConversation(t *testing.T, cat dialogs.Catalog, c conversation) {
 		switch s.op {
 		case "@":
 			key, val, _ := strings.Cut(s.arg, " ")
-			switch key {
-			case "locale":
+			switch {
+			case key == "locale":
 				locale = val
-			case "wait":
+			case key == "wait":
 				d, err := parseWait(val)
 				if err != nil {
 					t.Fatalf("%s: %v", where, err)
 				}
-				clk.advance(d)
+				r.clk.advance(d)
+			case key == "privacy" && (val == "on" || val == "off"):
+				r.privacy = val == "on"
+				r.build()
+			case key == "notices":
+				r.notices = val
+				r.build()
+			case key == "held" && val == "none" && r.rights != nil:
+				r.rights.held[r.subject()] = nil
+			case key == "ledger" && (val == "down" || val == "up"):
+				r.down = val == "down"
+				r.build()
+			case key == "rights" && (val == "down" || val == "up") && r.rights != nil:
+				r.rights.down = val == "down"
 			default:
-				t.Fatalf("%s: unknown setting %q", where, key)
+				t.Fatalf("%s: unknown setting %q", where, s.arg)
 			}
 		case ">", ">>":
 			seq++
-			m := bot.Message{Channel: bot.WebChat, ID: fmt.Sprint(seq), Conversation: "c1", Sender: "s1",
-				Locale: locale, Seq: int64(seq), At: clk.now()}
+			m := bot.Message{Channel: bot.WebChat, ID: fmt.Sprint(seq), Conversation: conv, Sender: "s1",
+				Locale: locale, Seq: int64(seq), At: r.clk.now()}
 			if s.op == ">" {
 				m.Text = s.arg
 			} else {
 				m.Payload = s.arg
 			}
-			var replies []bot.Reply
-			state, replies, err = e.Handle(ctx, state, m)
+			entries, err := r.d.Dispatch(ctx, m)
 			if err != nil {
-				t.Fatalf("%s: Handle(%q): %v", where, s.arg, err)
+				t.Fatalf("%s: Dispatch(%q): %v", where, s.arg, err)
 			}
-			out, said = render(replies), s.arg
-			clk.advance(time.Minute)
+			out, said, r.last = render(repliesOf(entries)), s.arg, m
+			r.clk.advance(time.Minute)
 		case "<":
 			if !matches(out, s.arg) {
 				t.Errorf("%s: Handle(%q) answered:\n%s\nwant a line matching %q", where, said, indent(out), s.arg)
@@ -273,8 +352,93 @@ func runConversation(t *testing.T, cat dialogs.Catalog, c conversation) {
 			if out != "" {
 				t.Errorf("%s: Handle(%q) answered:\n%s\nwant silence", where, said, indent(out))
 			}
+		case "?":
+			r.check(where, s.arg)
 		}
 	}
+}
+
+// check runs a "?" instruction.
+func (r *run) check(where, arg string) {
+	t := r.t
+	t.Helper()
+	f := strings.Fields(arg)
+	if len(f) == 0 {
+		t.Fatalf("%s: empty check", where)
+	}
+	if f[0] == "forgot" || f[0] == "kept" {
+		if forgot, _ := r.store.forgot(r.key()); forgot != (f[0] == "forgot") {
+			t.Errorf("%s: after Handle(%q) the conversation was forgotten: %v, want %v", where, r.last.Text+r.last.Payload, forgot, !forgot)
+		}
+		return
+	}
+	if f[0] == "erased" {
+		if r.rights == nil || !slices.Contains(r.rights.erases, r.subject()+" "+r.key()) {
+			t.Errorf("%s: Erase was not called for this subject and conversation %s", where, r.key())
+		}
+		return
+	}
+	if r.ledger == nil {
+		t.Fatalf("%s: a ledger check without @ privacy on", where)
+	}
+	ctx := context.Background()
+	events, err := r.ledger.History(ctx, r.subject())
+	if err != nil {
+		t.Fatalf("%s: History: %v", where, err)
+	}
+	switch {
+	case f[0] == "events" && len(f) == 2:
+		if want := f[1]; fmt.Sprint(len(events)) != want {
+			t.Errorf("%s: the ledger holds %d events, want %s: %s", where, len(events), want, describe(events))
+		}
+	case (f[0] == "granted" || f[0] == "refused") && len(f) == 2:
+		st := consent.StateOf(events)[consent.Purpose(f[1])]
+		if st.Granted != (f[0] == "granted") {
+			t.Errorf("%s: the state of %s is %+v, want %s", where, f[1], st, f[0])
+		}
+	case f[0] == "last" && len(f) == 6:
+		if len(events) == 0 {
+			t.Errorf("%s: the ledger holds no event", where)
+			return
+		}
+		e := events[len(events)-1]
+		version, purpose := 0, consent.Purpose(f[1])
+		if purpose == "-" {
+			purpose = ""
+		}
+		if f[4] != "-" {
+			if _, err := fmt.Sscanf(f[4], "v%d", &version); err != nil {
+				t.Fatalf("%s: bad version %q", where, f[4])
+			}
+		}
+		hash := ""
+		if version > 0 {
+			n, ok := r.ledger.Notices().Find(purpose, f[5], version)
+			if !ok {
+				t.Fatalf("%s: no notice %s.%s.v%d", where, purpose, f[5], version)
+			}
+			hash = n.Hash()
+		}
+		want := consent.Event{Subject: r.subject(), Purpose: purpose, Action: consent.Action(f[2]),
+			Method: consent.Method(f[3]), NoticeVersion: version, NoticeHash: hash, Lang: f[5],
+			Channel: bot.WebChat, MessageID: r.last.ID, Actor: consent.Shopper}
+		got := consent.Event{Subject: e.Subject, Purpose: e.Purpose, Action: e.Action, Method: e.Method,
+			NoticeVersion: e.NoticeVersion, NoticeHash: e.NoticeHash, Lang: e.Lang, Channel: e.Channel,
+			MessageID: e.MessageID, Actor: e.Actor}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: the newest ledger event (-want +got):\n%s", where, diff)
+		}
+	default:
+		t.Fatalf("%s: unknown check %q", where, arg)
+	}
+}
+
+func describe(events []consent.Event) string {
+	var parts []string
+	for _, e := range events {
+		parts = append(parts, fmt.Sprintf("%s %s v%d (message %s)", e.Purpose, e.Action, e.NoticeVersion, e.MessageID))
+	}
+	return "[" + strings.Join(parts, "; ") + "]"
 }
 
 func indent(s string) string {

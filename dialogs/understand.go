@@ -12,6 +12,9 @@ import (
 // (a message can greet and ask at once) and entities.
 type understanding struct {
 	Greet, Thanks, Bye, Help, Yes, No, Person, Price, Show, Ask bool
+	// Privacy, Unsubscribe, Export and Forget are the data-rights
+	// commands: "privacy", "stop", "export my data", "forget me".
+	Privacy, Unsubscribe, Export, Forget bool
 	// Lang is the language the shopper asks to switch to ("in English please").
 	Lang string
 	// Scores counts, per lexicon language (the first eight), the words that
@@ -147,6 +150,10 @@ func understand(lx *lexicon, v *vocab, text string) understanding {
 			u.Price = u.Price || k&kPrice != 0
 			u.Show = u.Show || k&kShow != 0
 			u.Ask = u.Ask || k&kAsk != 0
+			u.Privacy = u.Privacy || k&kPrivacy != 0
+			u.Unsubscribe = u.Unsubscribe || k&kUnsubscribe != 0
+			u.Export = u.Export || k&kExport != 0
+			u.Forget = u.Forget || k&kForget != 0
 			switchCue = switchCue || k&kSwitch != 0
 			if it.vocab == 0 && k&(kWaist|kSizeCue|kSystem) != 0 && k&kStop == 0 {
 				product = append(product, it.tok) // a cue left unused: "vita" in a name
@@ -177,7 +184,11 @@ func classify(lx *lexicon, v *vocab, toks []string, items []item) []item {
 	for i := 0; i < len(toks); {
 		t := toks[i]
 		it := item{tok: t, n: 1, vocab: -1}
-		if p := lx.match(toks, i); p != nil {
+		p := lx.match(toks, i)
+		if p == nil && !isDigit(t[0]) && (v == nil || !v.words[t]) {
+			p = lx.fuzzyCommand(toks, i) // "privcy", "dimenticami" mistyped
+		}
+		if p != nil {
 			it.p, it.n = p, len(p.words)
 			// A cue that is also a word of a product's name ("vita"),
 			// kept as a name word when it cues nothing.

@@ -205,6 +205,66 @@ func TestUnderstandIntents(t *testing.T) {
 	}
 }
 
+func TestUnderstandCommands(t *testing.T) {
+	type flags struct{ Privacy, Unsubscribe, Export, Forget bool }
+	tests := []struct {
+		text string
+		want flags
+	}{
+		{"privacy", flags{Privacy: true}},
+		{"Privacy?", flags{Privacy: true}},
+		{"privcy", flags{Privacy: true}},   // a typo
+		{"privasy", flags{Privacy: true}},  // a typo
+		{"privacyy", flags{Privacy: true}}, // a typo
+		{"my data", flags{Privacy: true}},
+		{"what data do you have on me?", flags{Privacy: true}},
+		{"i miei dati", flags{Privacy: true}},
+		{"I miei dati personali", flags{Privacy: true}},
+		{"i mie dati", flags{Privacy: true}},
+		{"che dati avete su di me?", flags{Privacy: true}},
+		{"stop", flags{Unsubscribe: true}},
+		{"STOP!", flags{Unsubscribe: true}},
+		{"unsubscribe", flags{Unsubscribe: true}},
+		{"unsubscibe", flags{Unsubscribe: true}}, // a typo
+		{"no more messages please", flags{Unsubscribe: true}},
+		{"basta messaggi", flags{Unsubscribe: true}},
+		{"basta notifiche", flags{Unsubscribe: true}},
+		{"non mandarmi più messaggi", flags{Unsubscribe: true}},
+		{"disiscrivimi", flags{Unsubscribe: true}},
+		{"export my data", flags{Export: true}},
+		{"can I have a copy of my data?", flags{Export: true}},
+		{"esporta i miei dati", flags{Export: true}},
+		{"esprota i miei dati", flags{Export: true}}, // a typo
+		{"scarica i miei dati", flags{Export: true}},
+		{"forget me", flags{Forget: true}},
+		{"please forgte me", flags{Forget: true}}, // a typo
+		{"delete my data", flags{Forget: true}},
+		{"delete all my data now", flags{Forget: true}},
+		{"cancella i miei dati", flags{Forget: true}},
+		{"cancela i miei dati", flags{Forget: true}}, // a typo
+		{"dimenticami", flags{Forget: true}},
+		{"dimenticmai", flags{Forget: true}}, // a typo
+		{"diritto all'oblio", flags{Forget: true}},
+		// Not commands.
+		{"avete le trail runner nel 42?", flags{}},
+		{"an expert opinion", flags{}}, // "export" is read only as written
+		{"stip", flags{}},
+		{"basta così grazie", flags{}},
+		{"cancella", flags{}},
+		{"i dati", flags{}},
+	}
+	for _, tt := range tests {
+		u := read(tt.text)
+		got := flags{u.Privacy, u.Unsubscribe, u.Export, u.Forget}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("understand(%q) commands (-want +got):\n%s", tt.text, diff)
+		}
+		if tt.want != (flags{}) && (u.hasEntities() || len(u.Unknown) > 0) {
+			t.Errorf("understand(%q) = product %q, sizes %q, unknown %q; want a command alone", tt.text, u.text(), u.Sizes, u.Unknown)
+		}
+	}
+}
+
 func TestUnderstandLanguageSwitch(t *testing.T) {
 	tests := []struct{ text, want string }{
 		{"in English please", "en"},
@@ -380,6 +440,8 @@ func FuzzUnderstand(f *testing.F) {
 		"taglia emme", "c'è l'hai", "in English please", "the second one", "uk 8.5", "42/43/44",
 		"\xff\xfe\xfd", "½½½", "1/2/3", "''''", "e e e e mezzo", strings.Repeat("quarantadue ", 400),
 		strings.Repeat("a", 4096), strings.Repeat("é", 2048), "999999999999999999999", "4.2.5", "-42",
+		"privcy", "cancela i miei dati", "esprota i miei", "forget forget forget me", "stop basta messaggi",
+		"diritto all'oblio", strings.Repeat("dimenticami ", 100),
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -407,8 +469,12 @@ func FuzzUnderstand(f *testing.F) {
 
 func BenchmarkUnderstand(b *testing.B) {
 	lx, v := rules()
-	b.ReportAllocs()
-	for b.Loop() {
-		understand(lx, v, "avete le trail runner nel 42 rosse?")
+	for _, text := range []string{"avete le trail runner nel 42 rosse?", "avete le trial runer nel 42 rosse?", "cancela i miei dati"} {
+		b.Run(text, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				understand(lx, v, text)
+			}
+		})
 	}
 }

@@ -304,6 +304,28 @@ func TestOutboxStore(t *testing.T, newStore func(t *testing.T) interface {
 		wantBacklog(t, s, 0, "once caught up")
 	})
 
+	t.Run("RetryAfterProgress", func(t *testing.T) {
+		s := newStore(t)
+		commit(t, s, key, "m1", true, "a", "b", "c")
+		t0 := time.Now()
+		p := dueOne(t, s, key)
+		settle(t, s, p, bot.Outcome{Through: 1, Retry: t0.Add(time.Hour)})
+		ps := due(t, s, t0.Add(2*time.Hour), 10, longLease)
+		if len(ps) != 1 {
+			t.Fatalf("Due after the retry time = %+v, want one", ps)
+		}
+		wantPending(t, ps[0], 1, 3, 1)
+		// One more entry went out before the next failure: the failures
+		// counted so far were the previous entry's.
+		settle(t, s, ps[0], bot.Outcome{Through: 2, Retry: t0.Add(3 * time.Hour)})
+		ps = due(t, s, t0.Add(4*time.Hour), 10, longLease)
+		if len(ps) != 1 {
+			t.Fatalf("Due after the second retry time = %+v, want one", ps)
+		}
+		wantPending(t, ps[0], 2, 3, 1)
+		settle(t, s, ps[0], bot.Outcome{Through: 3})
+		wantBacklog(t, s, 0, "once caught up")
+	})
 	t.Run("Hold", func(t *testing.T) {
 		s := newStore(t)
 		commit(t, s, key, "m1", true, "a", "b")

@@ -237,12 +237,14 @@ if f[1] ~= ARGV[2] or tonumber(f[2] or '0') <= now or not redis.call('ZSCORE', K
 local last, through = tonumber(f[5] or '0'), tonumber(ARGV[3])
 if through > last then return {-2, last} end
 local cursor = math.max(tonumber(f[3]), through)
+local attempts = tonumber(f[4])
+if cursor > tonumber(f[3]) then attempts = 0 end -- a new entry's tries start over
 for i = 8, #ARGV do redis.call('LPUSH', KEYS[3], ARGV[i]) end
 if #ARGV >= 8 then redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[7]) - 1) end
 redis.call('HDEL', KEYS[1], 'ot', 'ol')
 if ARGV[4] ~= '0' then
   redis.call('ZADD', KEYS[2], ARGV[4], conv)
-  redis.call('HSET', KEYS[1], 'oc', cursor, 'oa', tonumber(f[4]) + 1)
+  redis.call('HSET', KEYS[1], 'oc', cursor, 'oa', attempts + 1)
 elseif ARGV[5] == '1' then
   if last > tonumber(ARGV[6]) then
     redis.call('ZADD', KEYS[2], now, conv)

@@ -146,7 +146,9 @@ func (s *Store) Settle(ctx context.Context, p bot.Pending, o bot.Outcome) error 
 		case o.Through > last:
 			return fmt.Errorf("through %d is beyond the log's last seq %d", o.Through, last)
 		}
-		q.cursor = max(q.cursor, o.Through)
+		if o.Through > q.cursor {
+			q.cursor, q.attempts = o.Through, 0 // a new entry's tries start over
+		}
 		q.token = 0
 		switch {
 		case !o.Retry.IsZero():
