@@ -181,8 +181,11 @@ func (s *Sender) Send(ctx context.Context, psid string, r bot.Reply) error {
 // to psid with messagingType and returns the new message's mid. Errors:
 // *RateLimitError, *APIError (wrapping ErrOutsideWindow, ErrUnreachable or
 // ErrThreadOwned where they apply), or a network failure; Retryable sorts
-// them.
+// them. It waits for the rate limits in ctx first (bot.Pace).
 func (s *Sender) SendMessage(ctx context.Context, psid, messagingType string, message json.RawMessage) (mid string, err error) {
+	if err := bot.Pace(ctx); err != nil {
+		return "", &transportError{fmt.Errorf("waiting for the rate limits: %w", err)}
+	}
 	body, err := marshal(sendRequest{
 		Recipient:     recipient{ID: psid},
 		MessagingType: messagingType,

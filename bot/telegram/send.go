@@ -452,8 +452,11 @@ func linkURL(s string) bool {
 	return false
 }
 
-// send makes one call.
+// send makes one call, once the rate limits in ctx allow it (bot.Pace).
 func (s *Sender) send(ctx context.Context, chatID int64, m outMsg) error {
+	if err := bot.Pace(ctx); err != nil {
+		return fmt.Errorf("telegram: send to chat %d: waiting for the rate limits: %w: %w", chatID, ErrTemporary, err)
+	}
 	var markup models.ReplyMarkup
 	if m.keyboard != nil {
 		markup = m.keyboard

@@ -6,7 +6,9 @@
 // every call, refuses what the real API refuses (empty or over-long texts
 // and captions, inline buttons without exactly one action, callback_data
 // over 64 bytes, bad URLs) and answers with scripted failures: 429 with
-// retry_after, 403 blocked, 5xx, or a body that is not the API's.
+// retry_after, 403 blocked, 5xx, or a body that is not the API's. With
+// EnforceFlood it also applies flood control as Telegram does, answering
+// 429 with retry_after to sends over the limits.
 package telegramtest
 
 import (
@@ -35,6 +37,8 @@ type Call struct {
 	Params map[string]string
 	// Code is the error_code answered, 0 for success.
 	Code int
+	// At is when the server took the call up.
+	At time.Time
 }
 
 // Failure is a scripted error answer.
@@ -92,6 +96,80 @@ type Server struct {
 	blocked  map[string]bool
 	delay    map[string]time.Duration
 	nextID   int
+
+	flood   Flood
+	sends   []send // sends accepted in the last second, oldest first
+	refused int
+}
+
+// Flood is Telegram's flood control on sendMessage and sendPhoto: at most
+// PerSecond sends in any one-second window over all chats and PerChat to
+// one chat (0 for no limit). A send over either limit is refused with 429
+// and parameters.retry_after, the whole seconds until the window has room
+// again (at least 1); refused sends do not count.
+type Flood struct {
+	PerSecond int
+	PerChat   int
+}
+
+// send is a send accepted under flood control.
+type send struct {
+	at   time.Time
+	chat string
+}
+
+// EnforceFlood applies f to the calls from now on.
+func (s *Server) EnforceFlood(f Flood) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flood = f
+}
+
+// FloodRefusals counts the sends refused by flood control.
+func (s *Server) FloodRefusals() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
+// checkFlood decides whether a send to chat at now is within the flood
+// limits, recording it if so; retryAfter > 0 refuses it. s.mu is held.
+func (s *Server) checkFlood(chat string, now time.Time) (retryAfter int) {
+	if s.flood.PerSecond <= 0 && s.flood.PerChat <= 0 {
+		return 0
+	}
+	if n := len(s.sends); n > 0 && now.Before(s.sends[n-1].at) {
+		now = s.sends[n-1].at // calls that raced to the lock: keep the order
+	}
+	from := now.Add(-time.Second)
+	i := 0
+	for i < len(s.sends) && !s.sends[i].at.After(from) {
+		i++
+	}
+	s.sends = s.sends[i:]
+	var free time.Time // when the window has room again
+	if n := s.flood.PerSecond; n > 0 && len(s.sends) >= n {
+		free = s.sends[len(s.sends)-n].at.Add(time.Second)
+	}
+	if n := s.flood.PerChat; n > 0 {
+		var mine []time.Time
+		for _, x := range s.sends {
+			if x.chat == chat {
+				mine = append(mine, x.at)
+			}
+		}
+		if len(mine) >= n {
+			if t := mine[len(mine)-n].Add(time.Second); t.After(free) {
+				free = t
+			}
+		}
+	}
+	if !free.IsZero() {
+		s.refused++
+		return max(int((free.Sub(now)+time.Second-1)/time.Second), 1)
+	}
+	s.sends = append(s.sends, send{at: now, chat: chat})
+	return 0
 }
 
 // NewServer starts a fake Bot API accepting token; it stops at the end of
@@ -163,7 +241,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params, err := readParams(r)
-	call := Call{Method: method, Params: params}
+	call := Call{Method: method, Params: params, At: time.Now()}
 	s.mu.Lock()
 	d := s.delay[method]
 	s.mu.Unlock()
@@ -181,7 +259,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		f = Failure{Code: 400, Description: "Bad Request: " + err.Error()}
 	default:
-		f, result = s.answer(method, params)
+		f, result = s.answer(method, params, call.At)
 	}
 	call.Code = f.Code
 	s.mu.Lock()
@@ -205,12 +283,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 // answer decides a call's outcome: a scripted failure, a refusal, or the
 // result.
-func (s *Server) answer(method string, p map[string]string) (Failure, any) {
+func (s *Server) answer(method string, p map[string]string, at time.Time) (Failure, any) {
 	s.mu.Lock()
 	if q := s.failures[method]; len(q) > 0 {
 		s.failures[method] = q[1:]
 		s.mu.Unlock()
 		return q[0], nil
+	}
+	if method == "sendMessage" || method == "sendPhoto" {
+		if after := s.checkFlood(p["chat_id"], at); after > 0 {
+			s.mu.Unlock()
+			return TooManyRequests(after), nil
+		}
 	}
 	blocked := s.blocked[p["chat_id"]]
 	s.nextID++
