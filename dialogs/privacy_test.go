@@ -17,6 +17,8 @@ import (
 	"github.com/bottega-shop/bottega/consent"
 	"github.com/bottega-shop/bottega/consent/sqlconsent"
 	"github.com/bottega-shop/bottega/dialogs"
+	"github.com/bottega-shop/bottega/dialogs/sqldialogs"
+	"github.com/bottega-shop/bottega/internal/sqldb"
 	"github.com/bottega-shop/bottega/internal/testserver"
 )
 
@@ -172,129 +174,13 @@ func (downConsent) Record(context.Context, consent.Event) (consent.Event, error)
 	return consent.Event{}, errLedgerDown
 }
 
-// memStore is a bot.Store in memory for the transcripts, so that they run
-// through a real bot.Dispatcher (which erases a forgotten conversation's
-// state) and can see what each commit asked for. The real stores prove the
-// Store contract in bot/bottest.
-type memStore struct {
-	mu    sync.Mutex
-	convs map[string]*memConv
-}
-
-type memConv struct {
-	state   []byte
-	version int64
-	entries []bot.Entry
-	seq     int64
-	done    map[string]bool
-	lastSeq int64
-	token   int64
-	held    bool
-	// forgot is whether the last commit erased the conversation.
-	forgot bool
-}
-
-func newMemStore() *memStore { return &memStore{convs: map[string]*memConv{}} }
-
-func (s *memStore) conv(key string) *memConv {
-	c := s.convs[key]
-	if c == nil {
-		c = &memConv{done: map[string]bool{}}
-		s.convs[key] = c
-	}
-	return c
-}
-
-func (s *memStore) Acquire(_ context.Context, key string, cl bot.Claim) (*bot.Lease, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.conv(key)
-	switch {
-	case c.done[cl.MessageID]:
-		return nil, bot.ErrDuplicate
-	case c.held:
-		return nil, bot.ErrBusy
-	}
-	c.token++
-	c.held = true
-	return &bot.Lease{Key: key, MessageID: cl.MessageID, Token: c.token, State: slices.Clone(c.state),
-		Version: c.version, LastSeq: c.lastSeq}, nil
-}
-
-func (s *memStore) Commit(_ context.Context, l *bot.Lease, u bot.Update) ([]bot.Entry, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.conv(l.Key)
-	switch {
-	case !c.held || c.token != l.Token:
-		return nil, bot.ErrLockLost
-	case c.version != l.Version:
-		return nil, bot.ErrStale
-	}
-	if u.Forget {
-		c.state, c.entries, c.done = nil, nil, map[string]bool{}
-	}
-	if !u.KeepState {
-		c.state = slices.Clone(u.State)
-		c.version++
-	}
-	out := make([]bot.Entry, len(u.Entries))
-	for i, e := range u.Entries {
-		c.seq++
-		e.Seq, e.Conversation = c.seq, l.Key
-		c.entries = append(c.entries, e)
-		out[i] = e
-	}
-	if u.MessageID != "" {
-		c.done[u.MessageID] = true
-	}
-	c.lastSeq = max(c.lastSeq, u.Seq)
-	c.held, c.forgot = false, u.Forget
-	return out, nil
-}
-
-func (s *memStore) Release(_ context.Context, key, _ string, token int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.conv(key); token != 0 && c.token == token {
-		c.held = false
-	}
-	return nil
-}
-
-func (s *memStore) Entries(_ context.Context, key string, after int64, limit int) ([]bot.Entry, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []bot.Entry
-	for _, e := range s.conv(key).entries {
-		if e.Seq > after && len(out) < limit {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
-func (s *memStore) Subscribe(ctx context.Context, _ string) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	var once sync.Once
-	return ch, func() { once.Do(func() { close(ch) }) }
-}
-
-// forgot reports whether the last commit of key erased the conversation,
-// and what state it holds now.
-func (s *memStore) forgot(key string) (bool, []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.conv(key)
-	return c.forgot, slices.Clone(c.state)
-}
-
 // privacyChat drives one conversation through a Dispatcher and an engine
 // with the consent ledger and the rights.
 type privacyChat struct {
 	t      *testing.T
 	d      *bot.Dispatcher
-	store  *memStore
+	store  *sqldialogs.Store
+	db     *sqldb.DB // under store
 	ledger *consent.Ledger
 	rights *testRights
 	conv   string
@@ -311,8 +197,8 @@ func newPrivacyChat(t *testing.T, cat dialogs.Catalog, ls *ledgers, now func() t
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := newMemStore()
-	return &privacyChat{t: t, d: bot.NewDispatcher(store, e, bot.WithNow(now)), store: store, ledger: l, rights: r, conv: conv}
+	store, db := newConvStore(t, now)
+	return &privacyChat{t: t, d: newTestDispatcher(store, e, now), store: store, db: db, ledger: l, rights: r, conv: conv}
 }
 
 func (c *privacyChat) send(m bot.Message) (string, bot.Message) {
@@ -428,7 +314,7 @@ func TestConsentEvents(t *testing.T) {
 	}
 	// The session kept the interest given with the yes, and nothing of the
 	// size that was refused.
-	_, st := c.store.forgot(bot.WebChat + ":" + c.conv)
+	st := readConv(t, c.db, bot.WebChat+":"+c.conv).state
 	if !strings.Contains(string(st), "TRL-000-RED-42") || strings.Contains(string(st), `"rm"`) || strings.Contains(string(st), `"pz"`) {
 		t.Errorf("session = %s, want the notify request and no remembered or pending sizes", st)
 	}
@@ -521,16 +407,25 @@ func TestForgetErasesConversation(t *testing.T) {
 	key := bot.WebChat + ":" + c.conv
 	c.send(bot.Message{Text: "trail runner red 43"})
 	c.send(bot.Message{Payload: "consent:grant:personalization"})
-	c.send(bot.Message{Text: "forget me"})
-	if forgot, st := c.store.forgot(key); forgot || len(st) == 0 {
-		t.Fatalf("after asking to forget, before confirming: forgot %v, state %q; want kept", forgot, st)
+	_, asked := c.send(bot.Message{Text: "forget me"})
+	if bad := kept(t, c.store, c.db, key, asked.ID); len(bad) > 0 {
+		t.Fatalf("after asking to forget, before confirming, the conversation is not kept: %s", strings.Join(bad, "; "))
 	}
-	got, _ := c.send(bot.Message{Payload: "privacy:forget:confirm"})
+	got, confirmed := c.send(bot.Message{Payload: "privacy:forget:confirm"})
 	if !matches(got, "everything we held about you has been erased") {
 		t.Errorf("confirmation answered:\n%s", indent(got))
 	}
-	if forgot, st := c.store.forgot(key); !forgot || len(st) != 0 {
-		t.Errorf("after the erasure: forgot %v, state %q; want forgotten, no state", forgot, st)
+	if bad := forgotten(t, c.store, c.db, key, confirmed.ID); len(bad) > 0 {
+		t.Errorf("after the erasure the conversation is not forgotten: %s", strings.Join(bad, "; "))
+	}
+	// Nothing the shopper said or was shown before is left in the tables.
+	rows := readConv(t, c.db, key)
+	for _, e := range rows.entries {
+		for _, said := range []string{"trail runner", "43"} {
+			if strings.Contains(strings.ToLower(e.body+e.reply), said) {
+				t.Errorf("dialog_entries row %d still holds %q: %q %s", e.seq, said, e.body, e.reply)
+			}
+		}
 	}
 	if want := []string{c.subject() + " " + key}; !slices.Equal(c.rights.erases, want) {
 		t.Errorf("Erase calls = %q, want %q", c.rights.erases, want)

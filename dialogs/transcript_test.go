@@ -21,6 +21,7 @@ import (
 	"github.com/bottega-shop/bottega/catalog/sqlcatalog"
 	"github.com/bottega-shop/bottega/consent"
 	"github.com/bottega-shop/bottega/dialogs"
+	"github.com/bottega-shop/bottega/dialogs/sqldialogs"
 	"github.com/bottega-shop/bottega/internal/sqldb"
 )
 
@@ -167,12 +168,17 @@ type conversation struct {
 //	? erased            the rights were asked to erase this shopper and
 //	                    this conversation
 //	? forgot            the last turn had the dispatcher erase the
-//	                    conversation (? kept: it did not)
+//	                    conversation: the store's log holds only that
+//	                    turn, without the shopper's words, then the
+//	                    farewell; its tables hold no earlier entry and no
+//	                    session state (? kept: the earlier entries, the
+//	                    words and the state are all still there)
 //
 // Patterns ignore case; "*" stands for anything on one line. The answer is
 // matched as render shows it, so buttons ("[button] Avvisami…"), quick
 // replies and cards can be checked too. Every conversation runs through a
-// bot.Dispatcher, as in production.
+// bot.Dispatcher on the embedded store (sqldialogs on SQLite), as in
+// production.
 func readTranscripts(t *testing.T) []conversation {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", "transcripts", "*.txt"))
@@ -233,9 +239,15 @@ func TestTranscripts(t *testing.T) {
 	if len(phrasings) < 60 {
 		t.Errorf("transcripts hold %d distinct shopper lines, want at least 60", len(phrasings))
 	}
+	// One conversation store for all, as in production: each conversation
+	// has a key of its own, and a clock of its own that the store follows
+	// while it plays (they play one at a time).
+	var clk *clock
+	store, db := newConvStore(t, func() time.Time { return clk.now() })
 	for i, c := range convs {
 		t.Run(strings.TrimSuffix(c.file, ".txt")+"/"+c.name, func(t *testing.T) {
-			runConversation(t, svc, ls, fmt.Sprintf("t%d", i), c)
+			clk = newClock()
+			runConversation(&run{t: t, cat: svc, ls: ls, clk: clk, store: store, db: db, conv: fmt.Sprintf("t%d", i), notices: "v1"}, c)
 		})
 	}
 }
@@ -246,7 +258,8 @@ type run struct {
 	cat     dialogs.Catalog
 	ls      *ledgers
 	clk     *clock
-	store   *memStore
+	store   *sqldialogs.Store
+	db      *sqldb.DB // under store
 	conv    string
 	d       *bot.Dispatcher
 	ledger  *consent.Ledger
@@ -278,7 +291,7 @@ func (r *run) build() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.d = bot.NewDispatcher(r.store, e, bot.WithNow(r.clk.now))
+	r.d = newTestDispatcher(r.store, e, r.clk.now)
 }
 
 func (r *run) subject() string {
@@ -287,8 +300,8 @@ func (r *run) subject() string {
 
 func (r *run) key() string { return bot.WebChat + ":" + r.conv }
 
-func runConversation(t *testing.T, cat dialogs.Catalog, ls *ledgers, conv string, c conversation) {
-	r := &run{t: t, cat: cat, ls: ls, clk: newClock(), store: newMemStore(), conv: conv, notices: "v1"}
+func runConversation(r *run, c conversation) {
+	t, conv := r.t, r.conv
 	r.build()
 	ctx := context.Background()
 	var out string
@@ -367,8 +380,12 @@ func (r *run) check(where, arg string) {
 		t.Fatalf("%s: empty check", where)
 	}
 	if f[0] == "forgot" || f[0] == "kept" {
-		if forgot, _ := r.store.forgot(r.key()); forgot != (f[0] == "forgot") {
-			t.Errorf("%s: after Handle(%q) the conversation was forgotten: %v, want %v", where, r.last.Text+r.last.Payload, forgot, !forgot)
+		bad := kept(t, r.store, r.db, r.key(), r.last.ID)
+		if f[0] == "forgot" {
+			bad = forgotten(t, r.store, r.db, r.key(), r.last.ID)
+		}
+		if len(bad) > 0 {
+			t.Errorf("%s: after Handle(%q) the conversation is not %s: %s", where, r.last.Text+r.last.Payload, f[0], strings.Join(bad, "; "))
 		}
 		return
 	}
