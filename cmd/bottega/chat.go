@@ -20,12 +20,20 @@ import (
 type chat struct {
 	dispatcher *bot.Dispatcher
 	webchat    *webchat.Channel
+	outbox     bot.OutboxStore             // the store's outbound queue, for the push channels
 	sweep      func(context.Context) error // deletes expired SQL rows; nil on Redis
 	close      func() error
 }
 
-func openChat(cfg *config, b *backends, log *slog.Logger) (*chat, error) {
-	opts := []dialogs.Option{dialogs.WithLogger(log), dialogs.WithIdleTimeout(cfg.SessionIdle)}
+// openChat builds the conversation stack. Consent and data rights come
+// from p: the engine asks and records consent on p's ledger and serves the
+// privacy commands with p's rights; the dispatcher seals what the
+// conversation store keeps with the person's key.
+func openChat(cfg *config, b *backends, p *privacy, log *slog.Logger) (*chat, error) {
+	opts := []dialogs.Option{
+		dialogs.WithLogger(log), dialogs.WithIdleTimeout(cfg.SessionIdle),
+		dialogs.WithConsent(p.ledger), dialogs.WithRights(p.rights), dialogs.WithSubjects(p.subjectOf),
+	}
 	if cfg.LocalesDir != "" {
 		opts = append(opts, dialogs.WithLocaleDir(cfg.LocalesDir))
 	}
@@ -39,18 +47,27 @@ func openChat(cfg *config, b *backends, log *slog.Logger) (*chat, error) {
 		return nil, fmt.Errorf("dialogs: %w", err)
 	}
 	c := &chat{}
-	var store bot.Store
+	var store interface {
+		bot.Store
+		bot.Forgetter
+	}
 	if b.redis != nil {
 		rs := redisdialogs.New(b.redis)
-		store, c.close = rs, rs.Close
+		store, c.outbox, c.close = rs, rs, rs.Close
 	} else {
 		ss, err := sqldialogs.New(b.db)
 		if err != nil {
 			return nil, fmt.Errorf("conversation store: %w", err)
 		}
-		store, c.close, c.sweep = ss, ss.Close, ss.Sweep
+		store, c.outbox, c.close, c.sweep = ss, ss, ss.Close, ss.Sweep
 	}
-	c.dispatcher = bot.NewDispatcher(store, engine, bot.WithSessionTTL(cfg.SessionIdle))
+	// The engine starts over after the idle time but greets a returning
+	// shopper as such: the state (language, consented preferences) and the
+	// log are kept for the retention period, then expire.
+	c.dispatcher = bot.NewDispatcher(store, engine,
+		bot.WithSessionTTL(max(cfg.Retention, cfg.SessionIdle)), bot.WithLogTTL(cfg.Retention),
+		bot.WithDelivery(pushChannels...), bot.WithSealer(p))
+	p.convs.d, p.convs.forget = c.dispatcher, store
 	sessions := webchat.NewSessions(cfg.SecretKey, cfg.SessionIdle, nil)
 	// A burst of 8 messages, then one every 2 seconds: more than a person types.
 	limiter := webchat.NewLimiter(0.5, 8, nil)

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/bottega-shop/bottega/bot/messenger"
+	"github.com/bottega-shop/bottega/bot/telegram"
 )
 
 // config is Bottega's configuration, read from the environment (design §5).
@@ -33,10 +36,12 @@ type config struct {
 
 	TelegramBotToken, TelegramWebhookSecret, TelegramAPIURL string
 	MessengerAppSecret, MessengerPageToken, MessengerVerify string
-	MessengerGraphURL                                       string
+	MessengerGraphURL, MessengerAppID                       string
 	OpenAIBaseURL, OpenAIAPIKey, OpenAIModel                string
 	ChatOrigins                                             []string
 	SessionIdle                                             time.Duration
+	Retention                                               time.Duration // BOTTEGA_RETENTION_DAYS
+	KeysDatabaseURL                                         string
 	LocalesDir                                              string
 	ShutdownTimeout                                         time.Duration
 	LogLevel                                                string
@@ -61,17 +66,19 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		AdminToken:            env("BOTTEGA_ADMIN_TOKEN", ""),
 		SecretKey:             env("BOTTEGA_SECRET_KEY", ""),
 		DatabaseURL:           env("DATABASE_URL", ""),
+		KeysDatabaseURL:       env("BOTTEGA_KEYS_DATABASE_URL", ""),
 		RedisURL:              env("REDIS_URL", ""),
 		MeiliURL:              env("MEILI_URL", ""),
 		MeiliAPIKey:           env("MEILI_API_KEY", ""),
 		MeiliIndex:            env("MEILI_INDEX", "products"),
 		TelegramBotToken:      env("TELEGRAM_BOT_TOKEN", ""),
 		TelegramWebhookSecret: env("TELEGRAM_WEBHOOK_SECRET", ""),
-		TelegramAPIURL:        env("TELEGRAM_API_URL", "https://api.telegram.org"),
+		TelegramAPIURL:        env("TELEGRAM_API_URL", telegram.DefaultAPIURL),
 		MessengerAppSecret:    env("MESSENGER_APP_SECRET", ""),
 		MessengerPageToken:    env("MESSENGER_PAGE_TOKEN", ""),
 		MessengerVerify:       env("MESSENGER_VERIFY_TOKEN", ""),
-		MessengerGraphURL:     env("MESSENGER_GRAPH_URL", "https://graph.facebook.com/v23.0"),
+		MessengerGraphURL:     env("MESSENGER_GRAPH_URL", messenger.DefaultGraphURL),
+		MessengerAppID:        env("MESSENGER_APP_ID", ""),
 		OpenAIBaseURL:         env("OPENAI_BASE_URL", ""),
 		OpenAIAPIKey:          env("OPENAI_API_KEY", ""),
 		OpenAIModel:           env("OPENAI_MODEL", ""),
@@ -109,11 +116,18 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	checkHTTPURL("TELEGRAM_API_URL", c.TelegramAPIURL)
 	checkHTTPURL("MESSENGER_GRAPH_URL", c.MessengerGraphURL)
 	checkHTTPURL("OPENAI_BASE_URL", c.OpenAIBaseURL)
+	c.checkChannels(bad)
 	if c.DatabaseURL != "" {
 		// Never echo the URL: it may hold a password.
 		u, err := url.Parse(c.DatabaseURL)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
 			bad("DATABASE_URL", "want postgres://user:password@host:port/dbname")
+		}
+	}
+	if c.KeysDatabaseURL != "" {
+		u, err := url.Parse(c.KeysDatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			bad("BOTTEGA_KEYS_DATABASE_URL", "want postgres://user:password@host:port/dbname")
 		}
 	}
 	if c.RedisURL != "" {
@@ -162,6 +176,12 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		bad("BOTTEGA_SESSION_IDLE", "want a duration of a minute or more such as 720h, got %q", idle)
 	} else {
 		c.SessionIdle = d
+	}
+	days := env("BOTTEGA_RETENTION_DAYS", "180")
+	if n, err := strconv.Atoi(days); err != nil || n < 1 || n > 3650 {
+		bad("BOTTEGA_RETENTION_DAYS", "want a whole number of days from 1 to 3650, got %q", days)
+	} else {
+		c.Retention = time.Duration(n) * 24 * time.Hour
 	}
 	c.LocalesDir = env("BOTTEGA_LOCALES_DIR", "")
 	if c.LocalesDir != "" {

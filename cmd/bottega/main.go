@@ -1,9 +1,11 @@
 // Command bottega runs the Bottega conversational-commerce server.
 //
-//	bottega [serve]        run the server (the default)
-//	bottega import FILE    import a catalog CSV or JSON file
-//	bottega migrate        apply database migrations and exit
-//	bottega version        print the version
+//	bottega [serve]                 run the server (the default)
+//	bottega import FILE             import a catalog CSV or JSON file
+//	bottega migrate                 apply database migrations and exit
+//	bottega telegram set-webhook    register the Telegram webhook at BOTTEGA_PUBLIC_URL
+//	bottega telegram webhook-info   show what Telegram has registered
+//	bottega version                 print the version
 //
 // Configuration is by environment variable; see the README.
 package main
@@ -30,7 +32,7 @@ func main() {
 }
 
 // errUsage marks a command-line mistake.
-var errUsage = errors.New("usage: bottega [serve [-addr host:port]] | import FILE | migrate | version")
+var errUsage = errors.New("usage: bottega [serve [-addr host:port]] | import FILE | migrate | telegram set-webhook|webhook-info | version")
 
 // run is the whole program: it owns signals, configuration, construction
 // and the shutdown order.
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		return migrate(ctx, cfg, stdout)
+	case "telegram":
+		return telegramCommand(ctx, args, getenv, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "bottega", version())
 		return nil

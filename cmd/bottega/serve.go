@@ -28,7 +28,9 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 }
 
 // serve runs the server until ctx ends, then shuts down in order: stop
-// accepting and finish in-flight requests, drain background work, close the
+// accepting and finish in-flight requests, wait for the calls the webhooks
+// started after answering, stop background work (the outbound queue among
+// it: a send cut short is sent again once its lease expires), close the
 // stores.
 func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	start := time.Now()
@@ -90,15 +92,29 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return err
 	}
 
-	chat, err := openChat(cfg, b, log)
+	priv, err := openPrivacy(ctx, cfg, b, log)
+	if err != nil {
+		return err
+	}
+	defer priv.Close()
+	chat, err := openChat(cfg, b, priv, log)
 	if err != nil {
 		return err
 	}
 	defer chat.close()
+	push, err := openChannels(cfg, chat, log, reg)
+	if err != nil {
+		return err
+	}
 
 	srv := web.New(web.Config{
 		WebChat:     chat.webchat,
+		Telegram:    push.telegram,
+		Messenger:   push.messenger,
 		ChatOrigins: cfg.ChatOrigins,
+		Privacy:     priv.rights,
+		Audit:       priv.audit,
+		Exports:     priv.rights,
 		Catalog:     b.catalog,
 		AdminToken:  cfg.AdminToken,
 		Ready:       b.check,
@@ -112,7 +128,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	}
 	products, variants, _ := b.store.Count(ctx)
 	log.Info("listening", "addr", ln.Addr().String(), "store", b.storeName, "search", b.indexName,
-		"products", products, "variants", variants, "startup", time.Since(start).Round(time.Millisecond).String())
+		"products", products, "variants", variants, "channels", push.names(), "startup", time.Since(start).Round(time.Millisecond).String())
 
 	// Background work has its own context, cancelled only after the server
 	// has stopped taking requests.
@@ -121,12 +137,14 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	var bg errgroup.Group
 	bg.Go(func() error { b.syncLoop(bgCtx, log); return nil })
 	bg.Go(func() error { chat.sweepLoop(bgCtx, log); return nil })
+	bg.Go(func() error { push.run(bgCtx, log); return nil })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
 	select {
 	case err := <-serveErr:
+		push.wait()
 		stopBackground()
 		_ = bg.Wait()
 		return fmt.Errorf("server: %w", err)
@@ -139,6 +157,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		log.Warn("in-flight requests cut short", "err", err)
 	}
 	<-serveErr
+	push.wait()
 	stopBackground()
 	done := make(chan struct{})
 	go func() { _ = bg.Wait(); close(done) }()

@@ -10,6 +10,8 @@
 //	                                             load a server that is already running
 //	go run ./cmd/loadgen -serve 127.0.0.1:8089 [-redis URL] [-database URL]
 //	                                             only run the benchmark server, for -target
+//	go run ./cmd/loadgen -webhooks telegram|messenger [flags]
+//	                                             load the Telegram or Messenger webhook instead
 //
 // Everything runs on loopback addresses only. A turn is one shopper message:
 // its latency runs from sending the frame to the last bot entry answering
@@ -25,9 +27,15 @@
 //
 // The run ends with an error, after the report, when turns failed or
 // closed chat sockets left server goroutines running.
+//
+// With -webhooks, the shoppers post Telegram updates or signed Messenger
+// webhook bodies instead, and loadgen reports acknowledgements per second,
+// their latency, and the replies the outbound queue delivered to a fake
+// platform API in this process (see webhooks.go).
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -70,6 +78,12 @@ type config struct {
 	helloDuration time.Duration
 	json          bool
 	cpuProfile    string
+
+	webhooks        string // telegram or messenger: load that webhook instead of the chat socket
+	batch           int    // Messenger messages per webhook body
+	drain           time.Duration
+	telegramSecret  string
+	messengerSecret string
 }
 
 func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*config, error) {
@@ -90,8 +104,26 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*co
 	fs.DurationVar(&cfg.helloDuration, "hello-duration", 3*time.Second, "how long to load the bare Fiber hello-world (0: skip)")
 	fs.BoolVar(&cfg.json, "json", false, "print the report as JSON")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the measured window to `file`")
+	fs.StringVar(&cfg.webhooks, "webhooks", "", "load the `channel`'s webhook (telegram or messenger) instead of the chat socket; replies go to a fake platform API in this process; the secrets are TELEGRAM_WEBHOOK_SECRET and MESSENGER_APP_SECRET, or loadgen's own")
+	fs.IntVar(&cfg.batch, "batch", 1, "with -webhooks messenger: messages per webhook body, each from another shopper of the conversation (1-100)")
+	fs.DurationVar(&cfg.drain, "drain", 5*time.Second, "with -webhooks in process: how long to wait after the load for the outbound queue to empty")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	cfg.telegramSecret = cmp.Or(getenv("TELEGRAM_WEBHOOK_SECRET"), loadgenWebhookSecret)
+	cfg.messengerSecret = cmp.Or(getenv("MESSENGER_APP_SECRET"), loadgenAppSecret)
+	switch cfg.webhooks {
+	case "", "telegram", "messenger":
+	default:
+		return nil, fmt.Errorf("-webhooks: want telegram or messenger, got %q", cfg.webhooks)
+	}
+	switch {
+	case cfg.batch < 1 || cfg.batch > 100:
+		return nil, errors.New("-batch: want 1 to 100 messages per body")
+	case cfg.batch > 1 && cfg.webhooks != "messenger":
+		return nil, errors.New("-batch: only Messenger batches messages; use it with -webhooks messenger")
+	case cfg.drain < 0:
+		return nil, errors.New("-drain: must not be negative")
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -177,6 +209,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if cfg.serve != "" {
 		return serveOnly(ctx, cfg, stdout)
+	}
+	if cfg.webhooks != "" {
+		return runWebhooks(ctx, cfg, stdout)
 	}
 
 	rep := &Report{}

@@ -43,8 +43,9 @@ type server struct {
 	url       string
 	storeName string // sqlite or postgres
 	warnings  *warnCounter
-	rdb       *redis.Client // nil without -redis
-	trips     *roundTrips   // counts rdb's round trips
+	rdb       *redis.Client  // nil without -redis
+	trips     *roundTrips    // counts rdb's round trips
+	channel   *channelServer // the webhook and outbound queue of -webhooks, or nil
 
 	srv      *web.Server
 	serveErr chan error
@@ -125,7 +126,11 @@ func startServer(ctx context.Context, cfg *config, addr string) (s *server, err 
 		convs = ss
 		s.closers = append(s.closers, ss.Close)
 	}
-	dispatcher := bot.NewDispatcher(convs, engine)
+	var dopts []bot.DispatcherOption
+	if cfg.webhooks != "" {
+		dopts = append(dopts, bot.WithDelivery(cfg.webhooks))
+	}
+	dispatcher := bot.NewDispatcher(convs, engine, dopts...)
 	// A benchmark shopper types far faster than a person: the limiter's
 	// bucket never runs dry here (bottega serve allows 8 at once, then 1
 	// every 2 s, per session).
@@ -137,13 +142,22 @@ func startServer(ctx context.Context, cfg *config, addr string) (s *server, err 
 		Name: roundTripsMetric,
 		Help: "Round trips to Redis (commands and pipelines) made by the benchmark server.",
 	}, func() float64 { return float64(s.trips.n.Load()) }))
-	s.srv = web.New(web.Config{
+	wcfg := web.Config{
 		WebChat:  chat,
 		Catalog:  svc,
 		Logger:   log,
 		Registry: reg,
 		Ready:    func(ctx context.Context) map[string]error { return svc.Ping(ctx) },
-	})
+	}
+	if cfg.webhooks != "" {
+		s.channel, err = startChannel(cfg, convs, dispatcher, log, reg)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.channel.Close) // closed before the stores
+		s.channel.configure(&wcfg)
+	}
+	s.srv = web.New(wcfg)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -188,6 +202,9 @@ func serveOnly(ctx context.Context, cfg *config, stdout io.Writer) error {
 	redisFlag := ""
 	if cfg.redisURL != "" {
 		redisFlag = " -redis " + redactedRedis(cfg.redisURL)
+	}
+	if cfg.webhooks != "" {
+		redisFlag = " -webhooks " + cfg.webhooks // the load needs no Redis probe
 	}
 	fmt.Fprintf(stdout, "benchmark server on %s (%s); load it with:\n  go run ./cmd/loadgen -target %s%s\n",
 		s.url, s.storeName, s.url, redisFlag)

@@ -1,0 +1,820 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"mime"
+	"net"
+	"net/http"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/bottega-shop/bottega/bot"
+	"github.com/bottega-shop/bottega/bot/messenger"
+	"github.com/bottega-shop/bottega/bot/telegram"
+	"github.com/bottega-shop/bottega/web"
+)
+
+// The webhook load: -webhooks telegram|messenger.
+//
+// Simulated shoppers post Telegram updates (with the webhook secret) or
+// signed Messenger webhook bodies (with -batch messages from as many
+// shoppers each) at the server's webhook, many chats at once, and loadgen
+// measures the acknowledgements: a webhook is answered 200 once its turn is
+// committed, replies queued, so the ack latency is the time Telegram or
+// Meta waits. The replies go out through the outbound queue, under the
+// platform's rate limits, to a fake platform API that loadgen runs on
+// loopback and that counts them: how many arrived, the most in any one
+// second and, for Telegram, how often one chat got two messages less than a
+// second apart.
+
+// Aims of the webhook benchmark.
+const aimAckP99 = 10 * time.Millisecond
+
+// Defaults for the benchmark's secrets; -target servers take theirs from
+// TELEGRAM_WEBHOOK_SECRET and MESSENGER_APP_SECRET. Loopback only.
+const (
+	loadgenBotToken      = "4242:loadgen-benchmark-token"
+	loadgenWebhookSecret = "loadgen-benchmark-secret"
+	loadgenAppSecret     = "loadgen-benchmark-app-secret"
+	loadgenPageToken     = "loadgen-benchmark-page-token"
+	loadgenVerifyToken   = "loadgen-benchmark-verify-token"
+)
+
+// repliesMetric is the Prometheus counter of the replies the benchmark
+// server's fake platform API received, read by a loadgen driving it with
+// -target.
+const repliesMetric = "bottega_loadgen_platform_replies_total"
+
+// platformAPI is a fake Telegram Bot API or Graph Send API on loopback
+// that answers every send as the platform does when it accepts it and
+// counts the sends.
+type platformAPI struct {
+	channel string
+	url     string // base URL to configure the sender with
+	srv     *http.Server
+	served  chan error
+
+	replies atomic.Int64
+
+	mu       sync.Mutex
+	second   int64 // the current second (Unix)
+	inSecond int64
+	peak     int64
+	last     map[string]time.Time // chat → its last send (Telegram)
+	tooSoon  int64
+	bad      int64 // requests that are not the platform's
+}
+
+// startPlatformAPI starts the fake API for channel on a loopback port.
+func startPlatformAPI(channel string) (*platformAPI, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("fake %s API: %w", channel, err)
+	}
+	p := &platformAPI{channel: channel, served: make(chan error, 1), last: make(map[string]time.Time)}
+	base := "http://" + ln.Addr().String()
+	if channel == bot.Telegram {
+		p.url = base
+	} else {
+		p.url = base + "/v25.0"
+	}
+	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 5 * time.Second}
+	go func() { p.served <- p.srv.Serve(ln) }()
+	return p, nil
+}
+
+// Close stops the fake API.
+func (p *platformAPI) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := p.srv.Shutdown(ctx)
+	<-p.served
+	return err
+}
+
+func (p *platformAPI) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if p.channel == bot.Telegram {
+		p.telegram(w, r)
+	} else {
+		p.graph(w, r)
+	}
+}
+
+// telegram answers POST /bot<token>/<method> with multipart/form-data, as
+// go-telegram/bot sends it.
+func (p *platformAPI) telegram(w http.ResponseWriter, r *http.Request) {
+	method := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	if r.URL.Path != "/bot"+loadgenBotToken+"/"+method {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"ok":false,"error_code":401,"description":"Unauthorized"}`)
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		if err := r.ParseMultipartForm(1 << 20); err != nil {
+			p.refuse(w, `{"ok":false,"error_code":400,"description":"Bad Request: can't parse the request"}`)
+			return
+		}
+	}
+	switch method {
+	case "sendMessage", "sendPhoto":
+		chat := r.FormValue("chat_id")
+		id, err := strconv.ParseInt(chat, 10, 64)
+		if err != nil || id == 0 || (method == "sendMessage" && strings.TrimSpace(r.FormValue("text")) == "") {
+			p.refuse(w, `{"ok":false,"error_code":400,"description":"Bad Request: message text is empty"}`)
+			return
+		}
+		n := p.sent(chat)
+		fmt.Fprintf(w, `{"ok":true,"result":{"message_id":%d,"date":%d,"chat":{"id":%d,"type":"private","first_name":"Shopper"}}}`,
+			n, time.Now().Unix(), id)
+	default:
+		io.WriteString(w, `{"ok":true,"result":true}`)
+	}
+}
+
+// graph answers POST /v25.0/me/messages with a JSON body and the Page
+// token as a bearer token.
+func (p *platformAPI) graph(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v25.0/me/messages" || r.Header.Get("Authorization") != "Bearer "+loadgenPageToken {
+		p.refuse(w, `{"error":{"message":"Invalid OAuth access token.","type":"OAuthException","code":190}}`)
+		return
+	}
+	var body struct {
+		Recipient struct {
+			ID string `json:"id"`
+		} `json:"recipient"`
+		Message json.RawMessage `json:"message"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil || body.Recipient.ID == "" || len(body.Message) == 0 {
+		p.refuse(w, `{"error":{"message":"(#100) The parameter message is required","type":"OAuthException","code":100}}`)
+		return
+	}
+	n := p.sent("")
+	fmt.Fprintf(w, `{"recipient_id":%q,"message_id":"m_out_%d"}`, body.Recipient.ID, n)
+}
+
+func (p *platformAPI) refuse(w http.ResponseWriter, body string) {
+	p.mu.Lock()
+	p.bad++
+	p.mu.Unlock()
+	w.WriteHeader(http.StatusBadRequest)
+	io.WriteString(w, body)
+}
+
+// sent counts a send to chat ("" when pace per chat is not checked) and
+// returns its number.
+func (p *platformAPI) sent(chat string) int64 {
+	now := time.Now()
+	p.mu.Lock()
+	if s := now.Unix(); s != p.second {
+		p.second, p.inSecond = s, 0
+	}
+	p.inSecond++
+	p.peak = max(p.peak, p.inSecond)
+	if chat != "" {
+		if prev, ok := p.last[chat]; ok && now.Sub(prev) < 950*time.Millisecond {
+			p.tooSoon++
+		}
+		p.last[chat] = now
+	}
+	p.mu.Unlock()
+	return p.replies.Add(1)
+}
+
+// stats returns the peak sends in one second, the sends to one chat less
+// than a second after the last, and the requests refused.
+func (p *platformAPI) stats() (peak, tooSoon, bad int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peak, p.tooSoon, p.bad
+}
+
+// channelServer is what the webhook mode adds to the benchmark server:
+// the channel's webhook on the dispatcher, and the outbound queue sending
+// its replies to the fake platform API.
+type channelServer struct {
+	api       *platformAPI
+	telegram  *telegram.Webhook
+	messenger *messenger.Webhook
+	outbox    bot.OutboxStore
+	stopQueue context.CancelFunc
+	queueDone chan struct{}
+}
+
+// startChannel builds the webhook of cfg.webhooks on d, with cfg's
+// secrets, and runs the outbound queue on store, with its metrics and the
+// fake API's reply count in reg.
+func startChannel(cfg *config, store bot.Store, d *bot.Dispatcher, log *slog.Logger, reg prometheus.Registerer) (*channelServer, error) {
+	channel := cfg.webhooks
+	outbox, ok := store.(bot.OutboxStore)
+	if !ok {
+		return nil, errors.New("conversation store: it keeps no outbound queue")
+	}
+	api, err := startPlatformAPI(channel)
+	if err != nil {
+		return nil, err
+	}
+	c := &channelServer{api: api, outbox: outbox, queueDone: make(chan struct{})}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: repliesMetric,
+		Help: "Replies the benchmark server's fake platform API received.",
+	}, func() float64 { return float64(api.replies.Load()) }))
+	q := bot.NewOutbound(outbox, d, log, bot.WithOutboundMetrics(reg))
+	switch channel {
+	case bot.Telegram:
+		sender, err := telegram.NewSender(loadgenBotToken, api.url)
+		if err != nil {
+			api.Close()
+			return nil, err
+		}
+		c.telegram = telegram.NewWebhook(cfg.telegramSecret, d, sender, nil, log,
+			telegram.WithOutbox(telegram.OutboxFunc(func(context.Context, int64, []bot.Entry) error { q.Notify(); return nil })))
+		q.Register(bot.Telegram, c.telegram.Deliverer(), bot.TelegramLimits)
+	case bot.Messenger:
+		c.messenger = messenger.NewWebhook(cfg.messengerSecret, loadgenVerifyToken, d, nil, log,
+			messenger.WithSender(messenger.NewSender(api.url, loadgenPageToken, nil)),
+			messenger.WithOutbox(notifyOutbox{q}))
+		q.Register(bot.Messenger, c.messenger.Deliverer(), bot.MessengerLimits)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopQueue = cancel
+	go func() {
+		defer close(c.queueDone)
+		if err := q.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("outbound queue stopped", "err", err)
+		}
+	}()
+	return c, nil
+}
+
+// notifyOutbox wakes the outbound queue after a commit; the commit itself
+// queued the replies.
+type notifyOutbox struct{ q *bot.Outbound }
+
+func (n notifyOutbox) Enqueue(context.Context, string, []bot.Entry) error { n.q.Notify(); return nil }
+
+// configure puts the webhook into the server's configuration.
+func (c *channelServer) configure(cfg *web.Config) {
+	if c != nil {
+		cfg.Telegram, cfg.Messenger = c.telegram, c.messenger
+	}
+}
+
+// Close stops the outbound queue and the fake API. Call it after the
+// HTTP server has stopped.
+func (c *channelServer) Close() error {
+	if c.telegram != nil {
+		c.telegram.Wait()
+	}
+	c.stopQueue()
+	<-c.queueDone
+	return c.api.Close()
+}
+
+// hookLoad is one run of simulated shoppers posting to a webhook.
+type hookLoad struct {
+	cfg     *config
+	channel string
+	client  *fasthttp.HostClient
+	uri     string
+	secret  string
+	run     string // this run's id, in message ids
+
+	start, end time.Time
+	started    atomic.Int64 // webhook bodies taken
+	chats      atomic.Int64 // conversations opened
+	ids        atomic.Int64 // update ids, Messenger timestamps' tie-breakers
+	chatBase   int64
+
+	mu      sync.Mutex
+	errs    map[string]int64
+	example map[string]string
+}
+
+func newHookLoad(cfg *config, target string) *hookLoad {
+	host := strings.TrimPrefix(strings.TrimPrefix(target, "http://"), "https://")
+	l := &hookLoad{
+		cfg: cfg, channel: cfg.webhooks,
+		client: &fasthttp.HostClient{Addr: host, MaxConns: cfg.conversations, IsTLS: strings.HasPrefix(target, "https://"),
+			ReadTimeout: cfg.turnTimeout, WriteTimeout: cfg.turnTimeout},
+		uri:     target + "/webhooks/" + cfg.webhooks,
+		errs:    make(map[string]int64),
+		example: make(map[string]string),
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	l.run = hex.EncodeToString(b[:4])
+	// Chat ids and update ids of their own, so that runs against one store
+	// never meet each other's conversations or done marks.
+	l.chatBase = 1_000_000_000 + int64(binary.BigEndian.Uint32(b[4:])%1_000_000)*1000
+	l.ids.Store(int64(binary.BigEndian.Uint32(b[:4])) << 8)
+	l.secret = cfg.telegramSecret
+	if l.channel == bot.Messenger {
+		l.secret = cfg.messengerSecret
+	}
+	return l
+}
+
+// hookResult is what a webhook run measured.
+type hookResult struct {
+	window   time.Duration
+	lats     []time.Duration
+	errs     map[string]int64
+	examples map[string]string
+	chats    int64
+}
+
+// runLoad runs the shoppers through the warm-up and the measured window
+// and waits for their last requests.
+func (l *hookLoad) runLoad(ctx context.Context) (*hookResult, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	l.start = time.Now().Add(l.cfg.warmup)
+	l.end = l.start.Add(l.cfg.duration)
+	samples := make([][]sample, l.cfg.conversations)
+	var wg sync.WaitGroup
+	for i := range samples {
+		wg.Go(func() { samples[i] = l.shopper(sctx, i) })
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	wait := func(until time.Time) {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
+	wait(l.start)
+	select {
+	case <-done:
+		if ctx.Err() == nil {
+			return nil, errors.New("the run ended during the warm-up: lower -warmup or raise -max-turns")
+		}
+	default:
+	}
+	t0 := time.Now()
+	stopProfile, err := startProfile(l.cfg.cpuProfile)
+	if err != nil {
+		cancel()
+		<-done
+		return nil, err
+	}
+	wait(l.end)
+	t1 := time.Now()
+	if err := stopProfile(); err != nil {
+		cancel()
+		<-done
+		return nil, err
+	}
+	select {
+	case <-done:
+	case <-time.After(l.cfg.turnTimeout + 2*time.Second):
+		cancel()
+		<-done
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("interrupted: %w", err)
+	}
+	res := &hookResult{window: t1.Sub(t0), chats: l.chats.Load()}
+	for _, ss := range samples {
+		for _, s := range ss {
+			if !s.done.Before(t0) && !s.done.After(t1) {
+				res.lats = append(res.lats, s.lat)
+			}
+		}
+	}
+	l.mu.Lock()
+	res.errs, res.examples = l.errs, l.example
+	l.mu.Unlock()
+	return res, nil
+}
+
+// take reserves the next webhook body, reporting false when the run is
+// over.
+func (l *hookLoad) take() bool {
+	if !time.Now().Before(l.end) {
+		return false
+	}
+	return l.cfg.maxTurns == 0 || l.started.Add(1) <= l.cfg.maxTurns
+}
+
+// shopper holds one conversation after another — a Telegram chat, or
+// -batch Messenger shoppers writing together — each of turnsPerConv
+// webhook bodies from its script, until the run is over.
+func (l *hookLoad) shopper(ctx context.Context, i int) []sample {
+	sc := scripts[i%len(scripts)]
+	pace := &pacer{}
+	if l.cfg.rate > 0 {
+		pace.interval = time.Duration(float64(l.cfg.conversations) / l.cfg.rate * float64(time.Second))
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	var (
+		out  []sample
+		body []byte
+	)
+	for ctx.Err() == nil {
+		conv := l.chatBase + l.chats.Add(1)
+		for turn := range l.cfg.turnsPerConv {
+			if !l.take() {
+				return out
+			}
+			start, ok := pace.wait(ctx, l.end)
+			if !ok {
+				return out
+			}
+			line := sc.lines[turn%len(sc.lines)]
+			req.Reset()
+			req.SetRequestURI(l.uri)
+			req.Header.SetMethod(fasthttp.MethodPost)
+			req.Header.SetContentType("application/json")
+			if l.channel == bot.Telegram {
+				body = l.telegramUpdate(body[:0], conv, sc.locale, line)
+				req.Header.Set("X-Telegram-Bot-Api-Secret-Token", l.secret)
+			} else {
+				body = l.messengerBody(body[:0], conv, line)
+				req.Header.Set(messenger.SignatureHeader, messenger.Sign(body, l.secret))
+			}
+			req.SetBody(body)
+			err := l.client.DoTimeout(req, resp, l.cfg.turnTimeout)
+			switch {
+			case errors.Is(err, fasthttp.ErrTimeout):
+				l.fail("timeout", errors.New("no answer within -turn-timeout"))
+				continue
+			case err != nil:
+				if ctx.Err() != nil {
+					return out
+				}
+				l.fail("transport", err)
+				continue
+			case resp.StatusCode() != http.StatusOK:
+				l.fail(fmt.Sprintf("status:%d", resp.StatusCode()), fmt.Errorf("HTTP %d: %.200s", resp.StatusCode(), resp.Body()))
+				continue
+			}
+			now := time.Now()
+			out = append(out, sample{done: now, lat: now.Sub(start)})
+		}
+	}
+	return out
+}
+
+func (l *hookLoad) fail(kind string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.errs[kind]++
+	if _, ok := l.example[kind]; !ok {
+		l.example[kind] = err.Error()
+	}
+}
+
+// telegramUpdate appends a private-chat text message update of chat to b.
+func (l *hookLoad) telegramUpdate(b []byte, chat int64, locale, text string) []byte {
+	id := l.ids.Add(1)
+	b = append(b, `{"update_id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"message":{"message_id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"from":{"id":`...)
+	b = strconv.AppendInt(b, chat, 10)
+	b = append(b, `,"is_bot":false,"first_name":"Shopper","language_code":`...)
+	b = strconv.AppendQuote(b, locale)
+	b = append(b, `},"chat":{"id":`...)
+	b = strconv.AppendInt(b, chat, 10)
+	b = append(b, `,"type":"private","first_name":"Shopper"},"date":`...)
+	b = strconv.AppendInt(b, time.Now().Unix(), 10)
+	b = append(b, `,"text":`...)
+	b, _ = appendJSONString(b, text)
+	return append(b, "}}"...)
+}
+
+// messengerBody appends a webhook body with one message from each of the
+// -batch shoppers of conversation conv to b.
+func (l *hookLoad) messengerBody(b []byte, conv int64, text string) []byte {
+	now := time.Now().UnixMilli()
+	b = append(b, `{"object":"page","entry":[{"id":"PAGE1","time":`...)
+	b = strconv.AppendInt(b, now, 10)
+	b = append(b, `,"messaging":[`...)
+	for k := range l.cfg.batch {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"sender":{"id":"`...)
+		b = strconv.AppendInt(b, conv*100+int64(k), 10)
+		b = append(b, `"},"recipient":{"id":"PAGE1"},"timestamp":`...)
+		b = strconv.AppendInt(b, now, 10)
+		b = append(b, `,"message":{"mid":"m_`...)
+		b = append(b, l.run...)
+		b = append(b, '_')
+		b = strconv.AppendInt(b, l.ids.Add(1), 10)
+		b = append(b, `","text":`...)
+		b, _ = appendJSONString(b, text)
+		b = append(b, "}}"...)
+	}
+	return append(b, "]}]}"...)
+}
+
+func appendJSONString(b []byte, s string) ([]byte, error) {
+	q, err := json.Marshal(s)
+	return append(b, q...), err
+}
+
+// WebhookReport is what a webhook run measured. Pointer fields are absent
+// when the run could not measure them (a -target that is not loadgen's
+// own -serve server).
+type WebhookReport struct {
+	Mode    string `json:"mode"` // in-process or target
+	Target  string `json:"target,omitempty"`
+	Channel string `json:"channel"`
+	Store   string `json:"store,omitempty"`
+	// Sessions is where conversations are kept: sql or redis (in process).
+	Sessions string `json:"sessions,omitempty"`
+
+	GOMAXPROCS    int `json:"gomaxprocs"`
+	CPUs          int `json:"cpus"`
+	Conversations int `json:"conversations"`
+	// TurnsPerConversation is how many webhook bodies a conversation
+	// posts before a new one takes its place.
+	TurnsPerConversation int `json:"turns_per_conversation"`
+	// Batch is the Messenger messages per webhook body.
+	Batch           int     `json:"batch,omitempty"`
+	OfferedRate     float64 `json:"offered_acks_per_second"`
+	WarmupSeconds   float64 `json:"warmup_seconds"`
+	MeasuredSeconds float64 `json:"measured_seconds"`
+
+	Acks              int     `json:"acks"`
+	AcksPerSecond     float64 `json:"acks_per_second"`
+	MessagesPerSecond float64 `json:"messages_per_second"`
+	AckLatencyMS      Latency `json:"ack_latency_ms"`
+	ChatsOpened       int64   `json:"chats_opened"`
+
+	Errors        int64             `json:"errors"`
+	ErrorKinds    map[string]int64  `json:"error_kinds,omitempty"`
+	ErrorExamples map[string]string `json:"error_examples,omitempty"`
+
+	// Replies counts the sends the fake platform API accepted by the end
+	// of the run (and of -drain); RepliesInWindow those during the
+	// measured window.
+	Replies          *int64   `json:"replies,omitempty"`
+	RepliesPerSecond *float64 `json:"replies_per_second,omitempty"`
+	// PeakRepliesPerSecond is the most sends in one calendar second.
+	PeakRepliesPerSecond *int64 `json:"peak_replies_per_second,omitempty"`
+	// RepliesTooSoon counts Telegram sends to a chat less than a second
+	// after the last one to it.
+	RepliesTooSoon *int64 `json:"replies_too_soon,omitempty"`
+	// RepliesRefused counts sends the fake API refused as malformed.
+	RepliesRefused *int64 `json:"replies_refused,omitempty"`
+	// Backlog counts the conversations still waiting in the outbound queue
+	// at the end.
+	Backlog      *int    `json:"outbound_backlog,omitempty"`
+	DrainSeconds float64 `json:"drain_seconds,omitempty"`
+
+	ServerWarnings int64      `json:"server_warnings"`
+	FirstWarnings  []string   `json:"first_warnings,omitempty"`
+	Aim            []AimCheck `json:"aim"`
+}
+
+// runWebhooks is the webhook mode: the server (in process or not), the
+// load, the drain of the outbound queue and the report.
+func runWebhooks(ctx context.Context, cfg *config, stdout io.Writer) error {
+	rep := &WebhookReport{Channel: cfg.webhooks, GOMAXPROCS: runtime.GOMAXPROCS(0), CPUs: runtime.NumCPU()}
+	var srv *server
+	target := cfg.target
+	if target == "" {
+		var err error
+		srv, err = startServer(ctx, cfg, "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		target = srv.url
+		rep.Mode, rep.Store, rep.Sessions = "in-process", srv.storeName, "sql"
+		if cfg.redisURL != "" {
+			rep.Sessions = "redis"
+		}
+	} else {
+		rep.Mode, rep.Target = "target", target
+	}
+	scrape := &probes{metricsURL: target + "/metrics", http: &http.Client{Timeout: 5 * time.Second}}
+	replies := func() (int64, bool) {
+		if srv != nil {
+			return srv.channel.api.replies.Load(), true
+		}
+		m, err := scrape.scrape(ctx)
+		v, ok := m[repliesMetric]
+		return int64(v), err == nil && ok
+	}
+
+	l := newHookLoad(cfg, target)
+	var before atomic.Int64 // replies when the measured window starts
+	startCount := time.AfterFunc(cfg.warmup, func() { n, _ := replies(); before.Store(n) })
+	res, err := l.runLoad(ctx)
+	startCount.Stop()
+	if err != nil {
+		return err
+	}
+	inWindow, haveReplies := replies()
+	inWindow -= before.Load()
+
+	if srv != nil {
+		drainStart := time.Now()
+		backlog, err := srv.drain(ctx, cfg.drain)
+		if err != nil {
+			return err
+		}
+		rep.Backlog = &backlog
+		rep.DrainSeconds = time.Since(drainStart).Seconds()
+		peak, tooSoon, bad := srv.channel.api.stats()
+		rep.PeakRepliesPerSecond, rep.RepliesRefused = &peak, &bad
+		if cfg.webhooks == bot.Telegram {
+			rep.RepliesTooSoon = &tooSoon
+		}
+		rep.ServerWarnings, rep.FirstWarnings = srv.warnings.summary()
+	}
+	if total, ok := replies(); ok && haveReplies {
+		rep.Replies = &total
+		if res.window > 0 {
+			v := float64(inWindow) / res.window.Seconds()
+			rep.RepliesPerSecond = &v
+		}
+	}
+	rep.fill(cfg, res)
+	rep.judge()
+	write := rep.writeText
+	if cfg.json {
+		write = rep.writeJSON
+	}
+	if err := write(stdout); err != nil {
+		return err
+	}
+	return rep.failure()
+}
+
+// drain waits up to d for the outbound queue to empty and returns what
+// is left in it.
+func (s *server) drain(ctx context.Context, d time.Duration) (int, error) {
+	deadline := time.Now().Add(d)
+	for {
+		n, err := s.channel.outbox.Backlog(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("outbound backlog: %w", err)
+		}
+		if n == 0 || !time.Now().Before(deadline) {
+			return n, nil
+		}
+		select {
+		case <-ctx.Done():
+			return n, fmt.Errorf("interrupted: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (r *WebhookReport) fill(cfg *config, res *hookResult) {
+	r.Conversations, r.TurnsPerConversation, r.OfferedRate = cfg.conversations, cfg.turnsPerConv, cfg.rate
+	if cfg.webhooks == bot.Messenger {
+		r.Batch = cfg.batch
+	}
+	r.WarmupSeconds, r.MeasuredSeconds = cfg.warmup.Seconds(), res.window.Seconds()
+	r.Acks = len(res.lats)
+	if res.window > 0 {
+		r.AcksPerSecond = float64(r.Acks) / res.window.Seconds()
+		r.MessagesPerSecond = r.AcksPerSecond * float64(max(r.Batch, 1))
+	}
+	r.AckLatencyMS = latency(res.lats)
+	r.ChatsOpened = res.chats
+	for _, n := range res.errs {
+		r.Errors += n
+	}
+	if r.Errors > 0 {
+		r.ErrorKinds, r.ErrorExamples = res.errs, res.examples
+	}
+}
+
+func (r *WebhookReport) judge() {
+	r.Aim = []AimCheck{
+		{What: "p99 acknowledgement latency", Want: fmt.Sprintf("< %d ms", aimAckP99.Milliseconds()),
+			Got: fmt.Sprintf("%.1f ms", r.AckLatencyMS.P99), Met: r.Acks > 0 && r.AckLatencyMS.P99 < float64(aimAckP99.Milliseconds())},
+		{What: "errors", Want: "0", Got: fmt.Sprint(r.Errors), Met: r.Errors == 0},
+	}
+	if r.RepliesRefused != nil {
+		r.Aim = append(r.Aim, AimCheck{What: "replies the platform refused", Want: "0",
+			Got: fmt.Sprint(*r.RepliesRefused), Met: *r.RepliesRefused == 0})
+	}
+	if r.PeakRepliesPerSecond != nil && r.Channel == bot.Telegram {
+		limit := int64(bot.TelegramLimits.PerSecond) + int64(bot.TelegramLimits.Burst)
+		r.Aim = append(r.Aim, AimCheck{What: "peak Telegram replies in one second", Want: fmt.Sprintf("<= %d", limit),
+			Got: fmt.Sprint(*r.PeakRepliesPerSecond), Met: *r.PeakRepliesPerSecond <= limit})
+	}
+}
+
+// failure is the error a run ends with, after its report, when the server
+// misbehaved rather than was slow.
+func (r *WebhookReport) failure() error {
+	var problems []string
+	if r.Acks == 0 {
+		problems = append(problems, "no webhook acknowledged")
+	}
+	if r.Errors > 0 {
+		problems = append(problems, fmt.Sprintf("%d errors", r.Errors))
+	}
+	if r.RepliesRefused != nil && *r.RepliesRefused > 0 {
+		problems = append(problems, fmt.Sprintf("%d replies refused by the platform", *r.RepliesRefused))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(problems, "; "))
+}
+
+func (r *WebhookReport) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func (r *WebhookReport) writeText(w io.Writer) error {
+	var b strings.Builder
+	where := r.Mode
+	if r.Target != "" {
+		where += " " + r.Target
+	}
+	if r.Sessions != "" {
+		where += ", sessions on " + r.Sessions
+	}
+	if r.Store != "" {
+		where += ", catalog on " + r.Store
+	}
+	fmt.Fprintf(&b, "bottega loadgen: %s webhooks, %s; GOMAXPROCS=%d, %d CPUs\n", r.Channel, where, r.GOMAXPROCS, r.CPUs)
+	loop := "closed loop"
+	if r.OfferedRate > 0 {
+		loop = fmt.Sprintf("paced at %g bodies/s in all", r.OfferedRate)
+	}
+	batch := ""
+	if r.Batch > 0 {
+		batch = fmt.Sprintf(", %d messages per body", r.Batch)
+	}
+	fmt.Fprintf(&b, "%d chats at once, %d bodies each%s, %s; warm-up %gs, measured %.1fs\n",
+		r.Conversations, r.TurnsPerConversation, batch, loop, r.WarmupSeconds, r.MeasuredSeconds)
+	fmt.Fprintf(&b, "acks           %d (%.0f/s, %.0f messages/s), %d chats opened\n", r.Acks, r.AcksPerSecond, r.MessagesPerSecond, r.ChatsOpened)
+	l := r.AckLatencyMS
+	fmt.Fprintf(&b, "ack latency    p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms  mean %.2f ms\n", l.P50, l.P95, l.P99, l.Max, l.Mean)
+	fmt.Fprintf(&b, "errors         %d", r.Errors)
+	for _, k := range slices.Sorted(maps.Keys(r.ErrorKinds)) {
+		fmt.Fprintf(&b, "; %s %d (%s)", k, r.ErrorKinds[k], r.ErrorExamples[k])
+	}
+	b.WriteString("\n")
+	if r.Replies != nil {
+		fmt.Fprintf(&b, "replies        %d received by the fake %s API", *r.Replies, r.Channel)
+		if r.RepliesPerSecond != nil {
+			fmt.Fprintf(&b, " (%.1f/s in the measured window)", *r.RepliesPerSecond)
+		}
+		b.WriteString("\n")
+	}
+	if r.PeakRepliesPerSecond != nil {
+		fmt.Fprintf(&b, "reply pace     at most %d in one second", *r.PeakRepliesPerSecond)
+		if r.RepliesTooSoon != nil {
+			fmt.Fprintf(&b, "; %d to a chat less than 1 s after the last", *r.RepliesTooSoon)
+		}
+		fmt.Fprintf(&b, "; %d refused\n", *r.RepliesRefused)
+	}
+	if r.Backlog != nil {
+		fmt.Fprintf(&b, "outbound queue %d conversations still waiting after a drain of %.1fs\n", *r.Backlog, r.DrainSeconds)
+	}
+	if r.Mode == "in-process" {
+		fmt.Fprintf(&b, "server log     %d warnings", r.ServerWarnings)
+		if len(r.FirstWarnings) > 0 {
+			fmt.Fprintf(&b, ", first: %q", r.FirstWarnings[0])
+		}
+		b.WriteString("\n")
+	}
+	for _, a := range r.Aim {
+		met := "no"
+		if a.Met {
+			met = "yes"
+		}
+		fmt.Fprintf(&b, "aim            %s %s: %s (%s)\n", a.What, a.Want, met, a.Got)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
