@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bottega-shop/bottega/bot"
@@ -14,9 +13,6 @@ import (
 // DefaultRetryAfter is how long the outbound queue waits after a rate
 // limit for which Graph gave no hint.
 const DefaultRetryAfter = time.Minute
-
-// progressTTL is how long Delivery remembers how much of a reply went out.
-const progressTTL = time.Hour
 
 // Delivery is the Messenger channel's bot.Deliverer for the outbound queue
 // (bot.Outbound). It sends a log entry's reply to the shopper of its
@@ -47,26 +43,14 @@ const progressTTL = time.Hour
 type Delivery struct {
 	w *Webhook
 
-	mu       sync.Mutex
-	progress map[progressKey]progress
-	writes   int
-}
-
-type progressKey struct {
-	key string
-	seq int64
-}
-
-type progress struct {
-	sent int
-	at   time.Time
+	progress bot.Progress
 }
 
 // Deliverer returns the webhook's Delivery, which sends with the Sender
 // set by WithSender and reads the windows and owners the webhook records.
 // Call it once: each Delivery keeps its own progress of replies cut short.
 func (w *Webhook) Deliverer() *Delivery {
-	return &Delivery{w: w, progress: make(map[progressKey]progress)}
+	return &Delivery{w: w}
 }
 
 // Deliver implements bot.Deliverer. An entry without a reply, or not from
@@ -95,24 +79,23 @@ func (d *Delivery) Deliver(ctx context.Context, key string, e bot.Entry) error {
 	case !th.InWindow(now):
 		return fmt.Errorf("%s: %w: %w", where, bot.ErrHold, ErrOutsideWindow)
 	}
-	pk := progressKey{key, e.Seq}
 	parts := Render(*e.Reply)
-	start := d.sent(pk)
+	start := d.progress.Sent(key, e.Seq)
 	for i := start; i < len(parts); i++ {
 		if _, err := w.sender.SendMessage(ctx, psid, MessagingResponse, parts[i]); err != nil {
 			if i > start {
-				d.record(pk, i)
+				d.progress.Record(key, e.Seq, i)
 			}
 			w.sent(ctx, psid, now, err)
-			return d.classify(pk, fmt.Sprintf("%s: part %d of %d", where, i+1, len(parts)), err)
+			return d.classify(key, e.Seq, fmt.Sprintf("%s: part %d of %d", where, i+1, len(parts)), err)
 		}
 	}
-	d.forget(pk)
+	d.progress.Forget(key, e.Seq)
 	return nil
 }
 
 // classify maps a Sender error to the queue's.
-func (d *Delivery) classify(pk progressKey, where string, err error) error {
+func (d *Delivery) classify(key string, seq int64, where string, err error) error {
 	var rl *RateLimitError
 	switch {
 	case errors.As(err, &rl):
@@ -127,37 +110,6 @@ func (d *Delivery) classify(pk progressKey, where string, err error) error {
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	// Unreachable, thread owned, or refused for good.
-	d.forget(pk)
+	d.progress.Forget(key, seq)
 	return fmt.Errorf("%s: %w: %w", where, bot.ErrUndeliverable, err)
-}
-
-// sent is how many parts of the entry's reply went out before.
-func (d *Delivery) sent(pk progressKey) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	p, ok := d.progress[pk]
-	if !ok || time.Since(p.at) > progressTTL {
-		return 0
-	}
-	return p.sent
-}
-
-func (d *Delivery) record(pk progressKey, sent int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	now := time.Now()
-	d.progress[pk] = progress{sent: sent, at: now}
-	if d.writes++; d.writes%256 == 0 {
-		for k, p := range d.progress {
-			if now.Sub(p.at) > progressTTL {
-				delete(d.progress, k)
-			}
-		}
-	}
-}
-
-func (d *Delivery) forget(pk progressKey) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.progress, pk)
 }

@@ -5,14 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"time"
 
 	"github.com/bottega-shop/bottega/bot"
 )
-
-// progressTTL is how long Delivery remembers how much of a reply went out.
-const progressTTL = time.Hour
 
 // Delivery is the Telegram channel's bot.Deliverer for the outbound queue
 // (bot.Outbound): it sends a log entry's reply to the chat of its
@@ -38,19 +33,7 @@ type Delivery struct {
 	reach  Reachability
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	progress map[progressKey]progress
-	writes   int
-}
-
-type progressKey struct {
-	key string
-	seq int64
-}
-
-type progress struct {
-	sent int
-	at   time.Time
+	progress bot.Progress
 }
 
 // NewDelivery returns a Delivery sending with s and recording unreachable
@@ -59,7 +42,7 @@ func NewDelivery(s *Sender, reach Reachability, log *slog.Logger) *Delivery {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Delivery{sender: s, reach: reach, log: log, progress: make(map[progressKey]progress)}
+	return &Delivery{sender: s, reach: reach, log: log}
 }
 
 // Deliverer returns the Delivery for the webhook's Sender and
@@ -82,14 +65,13 @@ func (d *Delivery) Deliver(ctx context.Context, key string, e bot.Entry) error {
 	if d.sender == nil {
 		return fmt.Errorf("telegram: deliver entry %d of %s: no sender configured", e.Seq, key)
 	}
-	pk := progressKey{key, e.Seq}
-	err = d.sender.SendFrom(ctx, chatID, *e.Reply, d.sent(pk))
+	err = d.sender.SendFrom(ctx, chatID, *e.Reply, d.progress.Sent(key, e.Seq))
 	var partial *PartialError
 	if errors.As(err, &partial) {
-		d.record(pk, partial.Sent)
+		d.progress.Record(key, e.Seq, partial.Sent)
 	}
 	if err == nil {
-		d.forget(pk)
+		d.progress.Forget(key, e.Seq)
 		return nil
 	}
 	where := fmt.Sprintf("telegram: deliver entry %d of %s", e.Seq, key)
@@ -98,7 +80,7 @@ func (d *Delivery) Deliver(ctx context.Context, key string, e bot.Entry) error {
 	case errors.As(err, &ra):
 		return &bot.RetryAfterError{After: ra.After, Err: fmt.Errorf("%s: %w", where, err)}
 	case errors.Is(err, ErrUnreachable):
-		d.forget(pk)
+		d.progress.Forget(key, e.Seq)
 		if d.reach != nil {
 			if rerr := d.reach.SetReachable(ctx, key, false); rerr != nil {
 				d.log.Error("telegram: recording an unreachable shopper", "conversation", key, "err", rerr)
@@ -106,39 +88,8 @@ func (d *Delivery) Deliver(ctx context.Context, key string, e bot.Entry) error {
 		}
 		return fmt.Errorf("%s: %w: %w", where, bot.ErrUndeliverable, err)
 	case errors.Is(err, ErrPermanent):
-		d.forget(pk)
+		d.progress.Forget(key, e.Seq)
 		return fmt.Errorf("%s: %w: %w", where, bot.ErrUndeliverable, err)
 	}
 	return fmt.Errorf("%s: %w", where, err)
-}
-
-// sent is how many messages of the entry's reply went out before.
-func (d *Delivery) sent(pk progressKey) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	p, ok := d.progress[pk]
-	if !ok || time.Since(p.at) > progressTTL {
-		return 0
-	}
-	return p.sent
-}
-
-func (d *Delivery) record(pk progressKey, sent int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	now := time.Now()
-	d.progress[pk] = progress{sent: sent, at: now}
-	if d.writes++; d.writes%256 == 0 {
-		for k, p := range d.progress {
-			if now.Sub(p.at) > progressTTL {
-				delete(d.progress, k)
-			}
-		}
-	}
-}
-
-func (d *Delivery) forget(pk progressKey) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.progress, pk)
 }
