@@ -8,12 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,43 +29,25 @@ var errStop = errors.New("load over")
 
 // load is one run of simulated shoppers against a server's chat socket.
 type load struct {
-	cfg    *config
-	socket string // ws:// URL of /chat/socket
-	dialer *websocket.Dialer
-
-	start, end time.Time    // the measured window, set by run
-	started    atomic.Int64 // turns taken
-	sessions   atomic.Int64 // conversations opened
-
-	mu       sync.Mutex
-	errs     map[string]int64
-	example  map[string]string // one error message per kind
-	finished []string          // conversation keys of finished conversations
+	crowd
+	socket   string // ws:// URL of /chat/socket
+	dialer   *websocket.Dialer
+	sessions atomic.Int64 // conversations opened
+	finished []string     // conversation keys of finished conversations, under mu
 }
 
 func newLoad(cfg *config, target string) *load {
 	socket := "ws" + strings.TrimPrefix(target, "http") + "/chat/socket"
 	return &load{
-		cfg: cfg, socket: socket,
-		dialer:  &websocket.Dialer{HandshakeTimeout: cfg.turnTimeout, ReadBufferSize: 4096, WriteBufferSize: 1024},
-		errs:    make(map[string]int64),
-		example: make(map[string]string),
+		crowd:  crowd{cfg: cfg},
+		socket: socket,
+		dialer: &websocket.Dialer{HandshakeTimeout: cfg.turnTimeout, ReadBufferSize: 4096, WriteBufferSize: 1024},
 	}
-}
-
-// sample is one completed turn: when it completed and its latency, which
-// a bot entry arriving after completion may still lengthen.
-type sample struct {
-	done time.Time
-	lat  time.Duration
 }
 
 // result is what a run measured.
 type result struct {
-	window   time.Duration   // length of the measured window
-	lats     []time.Duration // turns completed in the window
-	errs     map[string]int64
-	examples map[string]string
+	measured
 	sessions int64
 	finished []string
 	before   snapshot // counters at the start and end of the window
@@ -82,129 +61,26 @@ type result struct {
 // the probes' snapshots at its edges, and waits for the shoppers to finish
 // their last turns.
 func (l *load) run(ctx context.Context, p *probes) (*result, error) {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	l.start = time.Now().Add(l.cfg.warmup)
-	l.end = l.start.Add(l.cfg.duration)
-
-	samples := make([][]sample, l.cfg.conversations)
-	var wg sync.WaitGroup
-	for i := range samples {
-		wg.Go(func() { samples[i] = l.shopper(sctx, i) })
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	wait := func(until time.Time) {
-		t := time.NewTimer(time.Until(until))
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-done:
-		case <-ctx.Done():
-		}
-	}
-
-	wait(l.start)
-	select {
-	case <-done:
-		if ctx.Err() == nil {
-			return nil, errors.New("the run ended during the warm-up: lower -warmup or raise -max-turns")
-		}
-	default:
-	}
-	t0 := time.Now()
-	before, err := p.snap(ctx)
+	res := &result{}
+	m, err := l.drive(ctx, l.shopper,
+		func(ctx context.Context) (err error) { res.before, err = p.snap(ctx); return err },
+		func(ctx context.Context) (err error) { res.after, err = p.snap(ctx); return err })
 	if err != nil {
-		cancel()
-		<-done
 		return nil, err
 	}
-	stopProfile, err := startProfile(l.cfg.cpuProfile)
-	if err != nil {
-		cancel()
-		<-done
-		return nil, err
-	}
-	wait(l.end)
-	t1 := time.Now()
-	perr := stopProfile()
-	after, err := p.snap(ctx)
-	if err == nil {
-		err = perr
-	}
-	if err != nil {
-		cancel()
-		<-done
-		return nil, err
-	}
-	// Shoppers take no new turns after l.end; give the last ones time to
-	// be answered, then cut them off.
-	grace := time.NewTimer(l.cfg.turnTimeout + 2*time.Second)
-	select {
-	case <-done:
-	case <-grace.C:
-		cancel()
-		<-done
-	}
-	grace.Stop()
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("interrupted: %w", err)
-	}
-
-	res := &result{window: t1.Sub(t0), before: before, after: after, sessions: l.sessions.Load()}
+	res.measured, res.sessions = m, l.sessions.Load()
 	res.socketsLeft = p.chatGoroutinesLeft(ctx)
-	for _, ss := range samples {
-		for _, s := range ss {
-			if !s.done.Before(t0) && !s.done.After(t1) {
-				res.lats = append(res.lats, s.lat)
-			}
-		}
-	}
 	l.mu.Lock()
-	res.errs, res.examples, res.finished = l.errs, l.example, l.finished
+	res.finished = l.finished
 	l.mu.Unlock()
 	return res, nil
-}
-
-// startProfile starts a CPU profile into path, if path is set, and
-// returns the function that stops it.
-func startProfile(path string) (stop func() error, err error) {
-	if path == "" {
-		return func() error { return nil }, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	return func() error {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		return nil
-	}, nil
-}
-
-// take reserves the next turn, reporting false when the run is over.
-func (l *load) take() bool {
-	if !time.Now().Before(l.end) {
-		return false
-	}
-	return l.cfg.maxTurns == 0 || l.started.Add(1) <= l.cfg.maxTurns
 }
 
 // shopper holds one conversation after another, each of turnsPerConv
 // turns from its script, until the run is over, and returns its samples.
 func (l *load) shopper(ctx context.Context, i int) []sample {
 	sc := scripts[i%len(scripts)]
-	pace := &pacer{}
-	if l.cfg.rate > 0 {
-		pace.interval = time.Duration(float64(l.cfg.conversations) / l.cfg.rate * float64(time.Second))
-	}
+	pace := newPacer(l.cfg)
 	var out []sample
 	for ctx.Err() == nil {
 		err := l.conversation(ctx, sc, pace, &out)
@@ -215,7 +91,12 @@ func (l *load) shopper(ctx context.Context, i int) []sample {
 			if ctx.Err() != nil {
 				return out
 			}
-			l.fail(err)
+			kind := "other"
+			var le *loadError
+			if errors.As(err, &le) {
+				kind = le.kind
+			}
+			l.fail(kind, err)
 			// Do not spin on a server that refuses everything.
 			t := time.NewTimer(20 * time.Millisecond)
 			select {
@@ -228,42 +109,6 @@ func (l *load) shopper(ctx context.Context, i int) []sample {
 	return out
 }
 
-// pacer spaces one shopper's turns interval apart, from a random phase,
-// and says when each turn was due. A turn's latency counts from then, so
-// a server that falls behind is charged for the time its shoppers waited
-// (no coordinated omission). A zero interval means no pacing: each turn is
-// due when it is sent.
-type pacer struct {
-	interval time.Duration
-	next     time.Time
-}
-
-// wait waits until the next turn is due and returns when that was; false
-// when it would be due at or after end, or ctx ended.
-func (p *pacer) wait(ctx context.Context, end time.Time) (time.Time, bool) {
-	if p.interval <= 0 {
-		return time.Now(), time.Now().Before(end)
-	}
-	if p.next.IsZero() {
-		p.next = time.Now().Add(rand.N(p.interval))
-	}
-	due := p.next
-	p.next = p.next.Add(p.interval)
-	if !due.Before(end) {
-		return due, false
-	}
-	if d := time.Until(due); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return due, false
-		case <-t.C:
-		}
-	}
-	return due, true
-}
-
 // loadError is a failed turn or conversation, by kind.
 type loadError struct {
 	kind string
@@ -272,20 +117,6 @@ type loadError struct {
 
 func (e *loadError) Error() string { return e.kind + ": " + e.err.Error() }
 func (e *loadError) Unwrap() error { return e.err }
-
-func (l *load) fail(err error) {
-	kind := "other"
-	var le *loadError
-	if errors.As(err, &le) {
-		kind = le.kind
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.errs[kind]++
-	if _, ok := l.example[kind]; !ok {
-		l.example[kind] = err.Error()
-	}
-}
 
 // conversation opens a session and asks up to turnsPerConv lines of sc,
 // appending a sample per completed turn.

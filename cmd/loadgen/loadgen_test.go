@@ -26,22 +26,36 @@ func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
-// runJSON runs loadgen with args and -json and decodes its report. A run
-// that fails after its report (errors, sockets left) is a test error, and
-// the report is still checked.
+// runReport runs loadgen with args and -json, with vars as the
+// environment, and decodes its report into an R; it returns run's error
+// too, for a run fails after its report when the server misbehaved.
+func runReport[R any](t *testing.T, vars map[string]string, args ...string) (*R, error) {
+	t.Helper()
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	vars["TMPDIR"] = t.TempDir()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	err := run(ctx, append(args, "-json"), env(vars), &out)
+	var rep R
+	if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil {
+		t.Fatalf("report is not JSON: %v (run: %v)\n%s", jerr, err, out.String())
+	}
+	return &rep, err
+}
+
+// runJSON runs a web-chat load with args. A run that fails after its
+// report (errors, sockets left) is a test error, and the report is still
+// checked.
 func runJSON(t *testing.T, args ...string) *Report {
 	t.Helper()
-	var out bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := run(ctx, append(args, "-json"), env(map[string]string{"TMPDIR": t.TempDir()}), &out); err != nil {
+	rep, err := runReport[Report](t, nil, args...)
+	if err != nil {
 		t.Errorf("run(%q) = %v", args, err)
 	}
-	var rep Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
-	}
-	return &rep
+	return rep
 }
 
 // checkTinyLoad checks a run of 4 shoppers × 3 turns, 12 turns in all.
@@ -260,6 +274,13 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-conversations", "0"}, "-conversations"},
 		{[]string{"-duration", "0s"}, "-duration"},
 		{[]string{"extra"}, "unexpected"},
+		{[]string{"-webhooks", "telegram"}, ""},
+		{[]string{"-webhooks", "messenger", "-batch", "100"}, ""},
+		{[]string{"-webhooks", "whatsapp"}, "-webhooks"},
+		{[]string{"-webhooks", "telegram", "-batch", "2"}, "only Messenger"},
+		{[]string{"-webhooks", "messenger", "-batch", "0"}, "-batch"},
+		{[]string{"-webhooks", "messenger", "-batch", "101"}, "-batch"},
+		{[]string{"-webhooks", "messenger", "-drain", "-1s"}, "-drain"},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, env(nil), &bytes.Buffer{})

@@ -215,25 +215,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	rep := &Report{}
-	var srv *server
-	target := cfg.target
-	if target == "" {
-		srv, err = startServer(ctx, cfg, "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
+	srv, target, err := rep.locate(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if srv != nil {
 		defer srv.Close()
-		target = srv.url
-		rep.Mode, rep.Store, rep.Search = "in-process", srv.storeName, "bleve"
-		rep.Sessions = "sql"
-		if cfg.redisURL != "" {
-			rep.Sessions = "redis"
-		}
-	} else {
-		rep.Mode, rep.Target = "target", target
-		if cfg.redisURL != "" {
-			rep.Sessions = "redis"
-		}
+		rep.Search = "bleve"
+	} else if cfg.redisURL != "" {
+		rep.Sessions = "redis" // the -target server's, as -redis says
 	}
 
 	probes, err := newProbes(ctx, cfg, srv, target)
@@ -273,15 +263,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		rep.HelloWorld = h
 	}
-	rep.judge()
-	write := rep.writeText
-	if cfg.json {
-		write = rep.writeJSON
-	}
-	if err := write(stdout); err != nil {
-		return err
-	}
-	return rep.failure()
+	return finish(stdout, cfg, rep)
 }
 
 type quietLogger struct{}

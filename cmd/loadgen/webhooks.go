@@ -10,12 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"mime"
 	"net"
 	"net/http"
-	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -290,33 +287,24 @@ func (c *channelServer) Close() error {
 
 // hookLoad is one run of simulated shoppers posting to a webhook.
 type hookLoad struct {
-	cfg     *config
-	channel string
-	client  *fasthttp.HostClient
-	uri     string
-	secret  string
-	run     string // this run's id, in message ids
-
-	start, end time.Time
-	started    atomic.Int64 // webhook bodies taken
-	chats      atomic.Int64 // conversations opened
-	ids        atomic.Int64 // update ids, Messenger timestamps' tie-breakers
-	chatBase   int64
-
-	mu      sync.Mutex
-	errs    map[string]int64
-	example map[string]string
+	crowd
+	channel  string
+	client   *fasthttp.HostClient
+	uri      string
+	secret   string
+	run      string       // this run's id, in message ids
+	chats    atomic.Int64 // conversations opened
+	ids      atomic.Int64 // update ids, Messenger timestamps' tie-breakers
+	chatBase int64
 }
 
 func newHookLoad(cfg *config, target string) *hookLoad {
 	host := strings.TrimPrefix(strings.TrimPrefix(target, "http://"), "https://")
 	l := &hookLoad{
-		cfg: cfg, channel: cfg.webhooks,
+		crowd: crowd{cfg: cfg}, channel: cfg.webhooks,
 		client: &fasthttp.HostClient{Addr: host, MaxConns: cfg.conversations, IsTLS: strings.HasPrefix(target, "https://"),
 			ReadTimeout: cfg.turnTimeout, WriteTimeout: cfg.turnTimeout},
-		uri:     target + "/webhooks/" + cfg.webhooks,
-		errs:    make(map[string]int64),
-		example: make(map[string]string),
+		uri: target + "/webhooks/" + cfg.webhooks,
 	}
 	var b [8]byte
 	rand.Read(b[:])
@@ -332,101 +320,12 @@ func newHookLoad(cfg *config, target string) *hookLoad {
 	return l
 }
 
-// hookResult is what a webhook run measured.
-type hookResult struct {
-	window   time.Duration
-	lats     []time.Duration
-	errs     map[string]int64
-	examples map[string]string
-	chats    int64
-}
-
-// runLoad runs the shoppers through the warm-up and the measured window
-// and waits for their last requests.
-func (l *hookLoad) runLoad(ctx context.Context) (*hookResult, error) {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	l.start = time.Now().Add(l.cfg.warmup)
-	l.end = l.start.Add(l.cfg.duration)
-	samples := make([][]sample, l.cfg.conversations)
-	var wg sync.WaitGroup
-	for i := range samples {
-		wg.Go(func() { samples[i] = l.shopper(sctx, i) })
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	wait := func(until time.Time) {
-		t := time.NewTimer(time.Until(until))
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-done:
-		case <-ctx.Done():
-		}
-	}
-	wait(l.start)
-	select {
-	case <-done:
-		if ctx.Err() == nil {
-			return nil, errors.New("the run ended during the warm-up: lower -warmup or raise -max-turns")
-		}
-	default:
-	}
-	t0 := time.Now()
-	stopProfile, err := startProfile(l.cfg.cpuProfile)
-	if err != nil {
-		cancel()
-		<-done
-		return nil, err
-	}
-	wait(l.end)
-	t1 := time.Now()
-	if err := stopProfile(); err != nil {
-		cancel()
-		<-done
-		return nil, err
-	}
-	select {
-	case <-done:
-	case <-time.After(l.cfg.turnTimeout + 2*time.Second):
-		cancel()
-		<-done
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("interrupted: %w", err)
-	}
-	res := &hookResult{window: t1.Sub(t0), chats: l.chats.Load()}
-	for _, ss := range samples {
-		for _, s := range ss {
-			if !s.done.Before(t0) && !s.done.After(t1) {
-				res.lats = append(res.lats, s.lat)
-			}
-		}
-	}
-	l.mu.Lock()
-	res.errs, res.examples = l.errs, l.example
-	l.mu.Unlock()
-	return res, nil
-}
-
-// take reserves the next webhook body, reporting false when the run is
-// over.
-func (l *hookLoad) take() bool {
-	if !time.Now().Before(l.end) {
-		return false
-	}
-	return l.cfg.maxTurns == 0 || l.started.Add(1) <= l.cfg.maxTurns
-}
-
 // shopper holds one conversation after another — a Telegram chat, or
 // -batch Messenger shoppers writing together — each of turnsPerConv
 // webhook bodies from its script, until the run is over.
 func (l *hookLoad) shopper(ctx context.Context, i int) []sample {
 	sc := scripts[i%len(scripts)]
-	pace := &pacer{}
-	if l.cfg.rate > 0 {
-		pace.interval = time.Duration(float64(l.cfg.conversations) / l.cfg.rate * float64(time.Second))
-	}
+	pace := newPacer(l.cfg)
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
@@ -477,15 +376,6 @@ func (l *hookLoad) shopper(ctx context.Context, i int) []sample {
 		}
 	}
 	return out
-}
-
-func (l *hookLoad) fail(kind string, err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.errs[kind]++
-	if _, ok := l.example[kind]; !ok {
-		l.example[kind] = err.Error()
-	}
 }
 
 // telegramUpdate appends a private-chat text message update of chat to b.
@@ -543,24 +433,11 @@ func appendJSONString(b []byte, s string) ([]byte, error) {
 // when the run could not measure them (a -target that is not loadgen's
 // own -serve server).
 type WebhookReport struct {
-	Mode    string `json:"mode"` // in-process or target
-	Target  string `json:"target,omitempty"`
+	Setup
 	Channel string `json:"channel"`
-	Store   string `json:"store,omitempty"`
-	// Sessions is where conversations are kept: sql or redis (in process).
-	Sessions string `json:"sessions,omitempty"`
-
-	GOMAXPROCS    int `json:"gomaxprocs"`
-	CPUs          int `json:"cpus"`
-	Conversations int `json:"conversations"`
-	// TurnsPerConversation is how many webhook bodies a conversation
-	// posts before a new one takes its place.
-	TurnsPerConversation int `json:"turns_per_conversation"`
 	// Batch is the Messenger messages per webhook body.
-	Batch           int     `json:"batch,omitempty"`
-	OfferedRate     float64 `json:"offered_acks_per_second"`
-	WarmupSeconds   float64 `json:"warmup_seconds"`
-	MeasuredSeconds float64 `json:"measured_seconds"`
+	Batch       int     `json:"batch,omitempty"`
+	OfferedRate float64 `json:"offered_acks_per_second"`
 
 	Acks              int     `json:"acks"`
 	AcksPerSecond     float64 `json:"acks_per_second"`
@@ -568,13 +445,9 @@ type WebhookReport struct {
 	AckLatencyMS      Latency `json:"ack_latency_ms"`
 	ChatsOpened       int64   `json:"chats_opened"`
 
-	Errors        int64             `json:"errors"`
-	ErrorKinds    map[string]int64  `json:"error_kinds,omitempty"`
-	ErrorExamples map[string]string `json:"error_examples,omitempty"`
-
 	// Replies counts the sends the fake platform API accepted by the end
-	// of the run (and of -drain); RepliesInWindow those during the
-	// measured window.
+	// of the run (and of -drain); RepliesPerSecond those during the
+	// measured window, per second of it.
 	Replies          *int64   `json:"replies,omitempty"`
 	RepliesPerSecond *float64 `json:"replies_per_second,omitempty"`
 	// PeakRepliesPerSecond is the most sends in one calendar second.
@@ -589,34 +462,22 @@ type WebhookReport struct {
 	Backlog      *int    `json:"outbound_backlog,omitempty"`
 	DrainSeconds float64 `json:"drain_seconds,omitempty"`
 
-	ServerWarnings int64      `json:"server_warnings"`
-	FirstWarnings  []string   `json:"first_warnings,omitempty"`
-	Aim            []AimCheck `json:"aim"`
+	Outcome
 }
 
 // runWebhooks is the webhook mode: the server (in process or not), the
 // load, the drain of the outbound queue and the report.
 func runWebhooks(ctx context.Context, cfg *config, stdout io.Writer) error {
-	rep := &WebhookReport{Channel: cfg.webhooks, GOMAXPROCS: runtime.GOMAXPROCS(0), CPUs: runtime.NumCPU()}
-	var srv *server
-	target := cfg.target
-	if target == "" {
-		var err error
-		srv, err = startServer(ctx, cfg, "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
+	rep := &WebhookReport{Channel: cfg.webhooks}
+	srv, target, err := rep.locate(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if srv != nil {
 		defer srv.Close()
-		target = srv.url
-		rep.Mode, rep.Store, rep.Sessions = "in-process", srv.storeName, "sql"
-		if cfg.redisURL != "" {
-			rep.Sessions = "redis"
-		}
-	} else {
-		rep.Mode, rep.Target = "target", target
 	}
 	scrape := &probes{metricsURL: target + "/metrics", http: &http.Client{Timeout: 5 * time.Second}}
-	replies := func() (int64, bool) {
+	replies := func(ctx context.Context) (int64, bool) {
 		if srv != nil {
 			return srv.channel.api.replies.Load(), true
 		}
@@ -626,15 +487,13 @@ func runWebhooks(ctx context.Context, cfg *config, stdout io.Writer) error {
 	}
 
 	l := newHookLoad(cfg, target)
-	var before atomic.Int64 // replies when the measured window starts
-	startCount := time.AfterFunc(cfg.warmup, func() { n, _ := replies(); before.Store(n) })
-	res, err := l.runLoad(ctx)
-	startCount.Stop()
+	var before int64 // replies when the measured window starts
+	res, err := l.drive(ctx, l.shopper, func(ctx context.Context) error { before, _ = replies(ctx); return nil }, nil)
 	if err != nil {
 		return err
 	}
-	inWindow, haveReplies := replies()
-	inWindow -= before.Load()
+	inWindow, haveReplies := replies(ctx)
+	inWindow -= before
 
 	if srv != nil {
 		drainStart := time.Now()
@@ -651,23 +510,15 @@ func runWebhooks(ctx context.Context, cfg *config, stdout io.Writer) error {
 		}
 		rep.ServerWarnings, rep.FirstWarnings = srv.warnings.summary()
 	}
-	if total, ok := replies(); ok && haveReplies {
+	if total, ok := replies(ctx); ok && haveReplies {
 		rep.Replies = &total
 		if res.window > 0 {
 			v := float64(inWindow) / res.window.Seconds()
 			rep.RepliesPerSecond = &v
 		}
 	}
-	rep.fill(cfg, res)
-	rep.judge()
-	write := rep.writeText
-	if cfg.json {
-		write = rep.writeJSON
-	}
-	if err := write(stdout); err != nil {
-		return err
-	}
-	return rep.failure()
+	rep.fill(cfg, &res, l.chats.Load())
+	return finish(stdout, cfg, rep)
 }
 
 // drain waits up to d for the outbound queue to empty and returns what
@@ -690,33 +541,22 @@ func (s *server) drain(ctx context.Context, d time.Duration) (int, error) {
 	}
 }
 
-func (r *WebhookReport) fill(cfg *config, res *hookResult) {
-	r.Conversations, r.TurnsPerConversation, r.OfferedRate = cfg.conversations, cfg.turnsPerConv, cfg.rate
+// fill sets the load figures from a run's result and the chats opened.
+func (r *WebhookReport) fill(cfg *config, res *measured, chats int64) {
+	r.measuredOver(cfg, res.window)
+	r.OfferedRate = cfg.rate
 	if cfg.webhooks == bot.Messenger {
 		r.Batch = cfg.batch
 	}
-	r.WarmupSeconds, r.MeasuredSeconds = cfg.warmup.Seconds(), res.window.Seconds()
-	r.Acks = len(res.lats)
-	if res.window > 0 {
-		r.AcksPerSecond = float64(r.Acks) / res.window.Seconds()
-		r.MessagesPerSecond = r.AcksPerSecond * float64(max(r.Batch, 1))
-	}
-	r.AckLatencyMS = latency(res.lats)
-	r.ChatsOpened = res.chats
-	for _, n := range res.errs {
-		r.Errors += n
-	}
-	if r.Errors > 0 {
-		r.ErrorKinds, r.ErrorExamples = res.errs, res.examples
-	}
+	r.Acks, r.AcksPerSecond, r.AckLatencyMS = len(res.lats), res.perSecond(), latency(res.lats)
+	r.MessagesPerSecond = r.AcksPerSecond * float64(max(r.Batch, 1))
+	r.ChatsOpened = chats
+	r.countErrors(res)
 }
 
+// judge compares the figures with the webhook benchmark's aims.
 func (r *WebhookReport) judge() {
-	r.Aim = []AimCheck{
-		{What: "p99 acknowledgement latency", Want: fmt.Sprintf("< %d ms", aimAckP99.Milliseconds()),
-			Got: fmt.Sprintf("%.1f ms", r.AckLatencyMS.P99), Met: r.Acks > 0 && r.AckLatencyMS.P99 < float64(aimAckP99.Milliseconds())},
-		{What: "errors", Want: "0", Got: fmt.Sprint(r.Errors), Met: r.Errors == 0},
-	}
+	r.Aim = []AimCheck{p99Aim("p99 acknowledgement latency", r.AckLatencyMS, r.Acks, aimAckP99), r.errorsAim()}
 	if r.RepliesRefused != nil {
 		r.Aim = append(r.Aim, AimCheck{What: "replies the platform refused", Want: "0",
 			Got: fmt.Sprint(*r.RepliesRefused), Met: *r.RepliesRefused == 0})
@@ -731,59 +571,23 @@ func (r *WebhookReport) judge() {
 // failure is the error a run ends with, after its report, when the server
 // misbehaved rather than was slow.
 func (r *WebhookReport) failure() error {
-	var problems []string
-	if r.Acks == 0 {
-		problems = append(problems, "no webhook acknowledged")
-	}
-	if r.Errors > 0 {
-		problems = append(problems, fmt.Sprintf("%d errors", r.Errors))
-	}
+	var more []string
 	if r.RepliesRefused != nil && *r.RepliesRefused > 0 {
-		problems = append(problems, fmt.Sprintf("%d replies refused by the platform", *r.RepliesRefused))
+		more = append(more, fmt.Sprintf("%d replies refused by the platform", *r.RepliesRefused))
 	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return errors.New(strings.Join(problems, "; "))
-}
-
-func (r *WebhookReport) writeJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return r.fault(r.Acks, "no webhook acknowledged", more...)
 }
 
 func (r *WebhookReport) writeText(w io.Writer) error {
 	var b strings.Builder
-	where := r.Mode
-	if r.Target != "" {
-		where += " " + r.Target
-	}
-	if r.Sessions != "" {
-		where += ", sessions on " + r.Sessions
-	}
-	if r.Store != "" {
-		where += ", catalog on " + r.Store
-	}
-	fmt.Fprintf(&b, "bottega loadgen: %s webhooks, %s; GOMAXPROCS=%d, %d CPUs\n", r.Channel, where, r.GOMAXPROCS, r.CPUs)
-	loop := "closed loop"
-	if r.OfferedRate > 0 {
-		loop = fmt.Sprintf("paced at %g bodies/s in all", r.OfferedRate)
-	}
 	batch := ""
 	if r.Batch > 0 {
 		batch = fmt.Sprintf(", %d messages per body", r.Batch)
 	}
-	fmt.Fprintf(&b, "%d chats at once, %d bodies each%s, %s; warm-up %gs, measured %.1fs\n",
-		r.Conversations, r.TurnsPerConversation, batch, loop, r.WarmupSeconds, r.MeasuredSeconds)
+	r.writeHead(&b, r.Channel+" webhooks, "+r.where(), "chats", "bodies", batch, r.OfferedRate)
 	fmt.Fprintf(&b, "acks           %d (%.0f/s, %.0f messages/s), %d chats opened\n", r.Acks, r.AcksPerSecond, r.MessagesPerSecond, r.ChatsOpened)
-	l := r.AckLatencyMS
-	fmt.Fprintf(&b, "ack latency    p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms  mean %.2f ms\n", l.P50, l.P95, l.P99, l.Max, l.Mean)
-	fmt.Fprintf(&b, "errors         %d", r.Errors)
-	for _, k := range slices.Sorted(maps.Keys(r.ErrorKinds)) {
-		fmt.Fprintf(&b, "; %s %d (%s)", k, r.ErrorKinds[k], r.ErrorExamples[k])
-	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, "ack latency    %v\n", r.AckLatencyMS)
+	r.writeErrors(&b)
 	if r.Replies != nil {
 		fmt.Fprintf(&b, "replies        %d received by the fake %s API", *r.Replies, r.Channel)
 		if r.RepliesPerSecond != nil {
@@ -802,19 +606,9 @@ func (r *WebhookReport) writeText(w io.Writer) error {
 		fmt.Fprintf(&b, "outbound queue %d conversations still waiting after a drain of %.1fs\n", *r.Backlog, r.DrainSeconds)
 	}
 	if r.Mode == "in-process" {
-		fmt.Fprintf(&b, "server log     %d warnings", r.ServerWarnings)
-		if len(r.FirstWarnings) > 0 {
-			fmt.Fprintf(&b, ", first: %q", r.FirstWarnings[0])
-		}
-		b.WriteString("\n")
+		r.writeServerLog(&b)
 	}
-	for _, a := range r.Aim {
-		met := "no"
-		if a.Met {
-			met = "yes"
-		}
-		fmt.Fprintf(&b, "aim            %s %s: %s (%s)\n", a.What, a.Want, met, a.Got)
-	}
+	r.writeAims(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -13,25 +12,6 @@ import (
 	"github.com/bottega-shop/bottega/bot/telegram"
 	"github.com/bottega-shop/bottega/internal/testserver"
 )
-
-// runWebhookJSON runs loadgen with args and -json and decodes its webhook
-// report, returning run's error too.
-func runWebhookJSON(t *testing.T, vars map[string]string, args ...string) (*WebhookReport, error) {
-	t.Helper()
-	if vars == nil {
-		vars = map[string]string{}
-	}
-	vars["TMPDIR"] = t.TempDir()
-	var out bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	err := run(ctx, append(args, "-json"), env(vars), &out)
-	var rep WebhookReport
-	if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil {
-		t.Fatalf("report is not JSON: %v (run: %v)\n%s", jerr, err, out.String())
-	}
-	return &rep, err
-}
 
 // checkWebhookLoad checks a tiny in-process run that drained: every body
 // acknowledged, every message answered through the fake platform API,
@@ -67,7 +47,7 @@ var tinyHookLoad = []string{"-conversations", "4", "-warmup", "0", "-duration", 
 // TestRunWebhooksMessenger posts signed batches of two shoppers' messages
 // at an in-process server and waits for every reply at the fake Graph API.
 func TestRunWebhooksMessenger(t *testing.T) {
-	rep, err := runWebhookJSON(t, nil, append(tinyHookLoad, "-webhooks", "messenger", "-batch", "2",
+	rep, err := runReport[WebhookReport](t, nil, append(tinyHookLoad, "-webhooks", "messenger", "-batch", "2",
 		"-turns-per-conversation", "3", "-max-turns", "12")...)
 	if err != nil {
 		t.Errorf("run = %v", err)
@@ -86,7 +66,7 @@ func TestRunWebhooksMessenger(t *testing.T) {
 // BOTTEGA_TEST_REDIS is set.
 func TestRunWebhooksTelegram(t *testing.T) {
 	args := append(tinyHookLoad, "-webhooks", "telegram", "-turns-per-conversation", "2", "-max-turns", "8")
-	rep, err := runWebhookJSON(t, nil, args...)
+	rep, err := runReport[WebhookReport](t, nil, args...)
 	if err != nil {
 		t.Errorf("run = %v", err)
 	}
@@ -99,7 +79,7 @@ func TestRunWebhooksTelegram(t *testing.T) {
 	}
 
 	t.Run("redis", func(t *testing.T) {
-		rep, err := runWebhookJSON(t, nil, append(args, "-redis", testserver.Redis(t))...)
+		rep, err := runReport[WebhookReport](t, nil, append(args, "-redis", testserver.Redis(t))...)
 		if err != nil {
 			t.Errorf("run = %v", err)
 		}
@@ -122,7 +102,7 @@ func TestRunWebhooksTarget(t *testing.T) {
 	defer srv.Close()
 	args := []string{"-webhooks", "telegram", "-target", srv.url, "-conversations", "2", "-turns-per-conversation", "2",
 		"-max-turns", "4", "-warmup", "0", "-duration", "30s"}
-	rep, err := runWebhookJSON(t, nil, args...)
+	rep, err := runReport[WebhookReport](t, nil, args...)
 	if err != nil {
 		t.Errorf("run = %v", err)
 	}
@@ -133,7 +113,7 @@ func TestRunWebhooksTarget(t *testing.T) {
 		t.Errorf("replies, backlog = %v, %v; want the replies from /metrics and no backlog (not in process)", rep.Replies, rep.Backlog)
 	}
 
-	rep, err = runWebhookJSON(t, map[string]string{"TELEGRAM_WEBHOOK_SECRET": "not-the-servers"}, args...)
+	rep, err = runReport[WebhookReport](t, map[string]string{"TELEGRAM_WEBHOOK_SECRET": "not-the-servers"}, args...)
 	if err == nil || !strings.Contains(err.Error(), "errors") {
 		t.Errorf("run with a wrong secret = %v, want it to fail for errors", err)
 	}
@@ -180,25 +160,9 @@ func TestWebhookBodies(t *testing.T) {
 	}
 }
 
-func TestParseWebhookFlags(t *testing.T) {
-	tests := []struct {
-		args []string
-		want string // part of the error; "" for none
-	}{
-		{[]string{"-webhooks", "telegram"}, ""},
-		{[]string{"-webhooks", "messenger", "-batch", "100"}, ""},
-		{[]string{"-webhooks", "whatsapp"}, "-webhooks"},
-		{[]string{"-webhooks", "telegram", "-batch", "2"}, "only Messenger"},
-		{[]string{"-webhooks", "messenger", "-batch", "0"}, "-batch"},
-		{[]string{"-webhooks", "messenger", "-batch", "101"}, "-batch"},
-		{[]string{"-webhooks", "messenger", "-drain", "-1s"}, "-drain"},
-	}
-	for _, tt := range tests {
-		_, err := parseFlags(tt.args, env(nil), &bytes.Buffer{})
-		if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("parseFlags(%q) = %v, want error containing %q", tt.args, err, tt.want)
-		}
-	}
+// TestWebhookSecrets: the webhook secrets come from the environment, as a
+// -target server's do, else loadgen's own.
+func TestWebhookSecrets(t *testing.T) {
 	cfg, err := parseFlags([]string{"-webhooks", "telegram"}, env(map[string]string{"TELEGRAM_WEBHOOK_SECRET": "mine", "MESSENGER_APP_SECRET": "ours"}), &bytes.Buffer{})
 	if err != nil || cfg.telegramSecret != "mine" || cfg.messengerSecret != "ours" {
 		t.Errorf("secrets from the environment = %+v, %v", cfg, err)
