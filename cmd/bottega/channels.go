@@ -7,10 +7,14 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bottega-shop/bottega/bot"
+	"github.com/bottega-shop/bottega/bot/chanstate"
+	"github.com/bottega-shop/bottega/bot/chanstate/sqlchanstate"
 	"github.com/bottega-shop/bottega/bot/messenger"
 	"github.com/bottega-shop/bottega/bot/telegram"
 )
@@ -24,6 +28,14 @@ import (
 // same write, and the outbound queue (bot.Outbound) sends them under each
 // platform's rate limits, retrying and dead-lettering. Every replica runs
 // a queue worker; the store's leases keep a conversation on one at a time.
+//
+// What the channels learn of shoppers besides their messages — Telegram's
+// latest message per chat, who blocked the bot or cannot be written to,
+// Messenger's 24-hour windows, thread owners and marketing opt-ins — is
+// kept in the system of record (sqlchanstate), so that every replica
+// sees it and a restart keeps it. It is personal data: the same store is
+// a consent.Holder, registered with the data-rights service, so "forget
+// me" erases it.
 
 // pushChannels are the channels whose replies the outbound queue sends.
 var pushChannels = []string{bot.Telegram, bot.Messenger}
@@ -36,16 +48,31 @@ type channels struct {
 	messenger *messenger.Webhook
 	outbound  *bot.Outbound
 	events    *channelEvents
+	state     *sqlchanstate.Store
+}
+
+// openChannelState opens the push channels' state of shoppers on the
+// system of record, applying its migrations; Sweep keeps unreachable marks
+// and stopped opt-ins for the retention period. The store is also a
+// consent.Holder: give it to openPrivacy and to openChannels.
+func openChannelState(cfg *config, b *backends) (*sqlchanstate.Store, error) {
+	s, err := sqlchanstate.New(b.db, sqlchanstate.WithRetention(cfg.Retention))
+	if err != nil {
+		return nil, fmt.Errorf("channel state: %w", err)
+	}
+	return s, nil
 }
 
 // openChannels builds the webhooks of the configured channels on c's
 // dispatcher and the outbound queue on c's store, with its metrics in reg.
-func openChannels(cfg *config, c *chat, log *slog.Logger, reg prometheus.Registerer) (*channels, error) {
-	ch := &channels{}
+// state (from openChannelState) keeps what the channels learn of shoppers,
+// shared by every replica and kept across restarts.
+func openChannels(cfg *config, c *chat, log *slog.Logger, reg prometheus.Registerer, state *sqlchanstate.Store) (*channels, error) {
+	ch := &channels{state: state}
 	if cfg.TelegramBotToken == "" && cfg.MessengerAppSecret == "" {
 		return ch, nil
 	}
-	ch.events = newChannelEvents(log, reg)
+	ch.events = newChannelEvents(log, reg, ch.state)
 	ch.outbound = bot.NewOutbound(c.outbox, c.dispatcher, log, bot.WithOutboundMetrics(reg))
 	// The queue polls its store; a commit in this process also wakes it at
 	// once (the webhooks' outbox hooks queue nothing: see wakeOutbound).
@@ -56,20 +83,23 @@ func openChannels(cfg *config, c *chat, log *slog.Logger, reg prometheus.Registe
 		if err != nil {
 			return nil, fmt.Errorf("TELEGRAM_BOT_TOKEN: %w", err)
 		}
-		// The latest message of each chat, which tells an edit worth
-		// answering, is kept in memory (the default).
-		ch.telegram = telegram.NewWebhook(cfg.TelegramWebhookSecret, c.dispatcher, sender, ch.events, log,
+		opts := []telegram.Option{
 			telegram.WithOutbox(telegram.OutboxFunc(func(ctx context.Context, _ int64, entries []bot.Entry) error {
 				return wake.Enqueue(ctx, "", entries)
-			})))
+			})),
+			// The latest message of each chat tells an edit worth answering.
+			telegram.WithLastMessages(ch.state),
+		}
+		ch.telegram = telegram.NewWebhook(cfg.TelegramWebhookSecret, c.dispatcher, sender, ch.events, log, opts...)
 		ch.outbound.Register(bot.Telegram, ch.telegram.Deliverer(), bot.TelegramLimits)
 	}
 	if cfg.MessengerAppSecret != "" {
-		// Windows and thread owners are kept in memory (the default
-		// MemThreads), right for one replica: see the README.
 		opts := []messenger.Option{
 			messenger.WithSender(messenger.NewSender(cfg.MessengerGraphURL, cfg.MessengerPageToken, nil)),
 			messenger.WithOutbox(wake),
+			// Every replica's queue worker reads the windows and owners
+			// the webhook, on whichever replica, recorded.
+			messenger.WithThreads(ch.state),
 		}
 		if cfg.MessengerAppID != "" {
 			opts = append(opts, messenger.WithAppID(cfg.MessengerAppID))
@@ -92,13 +122,37 @@ func (ch *channels) names() []string {
 	return out
 }
 
-// run runs the outbound queue until ctx ends.
+// run runs the outbound queue, and sweeps the channel state every hour,
+// until ctx ends.
 func (ch *channels) run(ctx context.Context, log *slog.Logger) {
-	if ch.outbound == nil {
-		return
+	var wg sync.WaitGroup
+	if ch.state != nil {
+		wg.Go(func() { ch.sweepLoop(ctx, log) })
 	}
-	if err := ch.outbound.Run(ctx); err != nil && ctx.Err() == nil {
-		log.Error("outbound queue stopped", "err", err)
+	if ch.outbound != nil {
+		if err := ch.outbound.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("outbound queue stopped", "err", err)
+		}
+	}
+	wg.Wait()
+}
+
+// sweepLoop deletes the channel state that no longer matters every hour
+// until ctx ends.
+func (ch *channels) sweepLoop(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := ch.state.Sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("sweeping the channel state failed", "err", err)
+			} else if n > 0 {
+				log.Debug("channel state swept", "rows", n)
+			}
+		}
 	}
 }
 
@@ -125,19 +179,20 @@ func (w wakeOutbound) Enqueue(context.Context, string, []bot.Entry) error {
 
 // channelEvents records what the push channels learn of shoppers besides
 // their messages — who blocked the bot or cannot be written to (Telegram's
-// my_chat_member and 403 answers, Messenger's 551 answers), and
-// Messenger's deliveries, reads, opt-ins and handovers — as the counter
-// bottega_channel_events_total{channel,kind} and, for reachability, a log
-// line without personal data. Nothing reads reachability back yet (the
-// proactive messages that will need it are not built), so nothing is
-// stored: the deliverers already stop at a refused send, and the webhook
-// keeps a Messenger opt-in token nowhere.
+// my_chat_member and 403 answers, Messenger's 551 answers), Messenger's
+// opt-ins with their tokens, stops and resumes — in the channel state,
+// when there is one, and counts them, with Messenger's deliveries, reads
+// and handovers, as bottega_channel_events_total{channel,kind}; a change
+// of reachability is also logged, without personal data. An event is
+// counted once recorded: a state that fails makes the webhook answer 503,
+// and the platform sends it again.
 type channelEvents struct {
 	log    *slog.Logger
 	counts *prometheus.CounterVec
+	state  chanstate.Store // nil: nothing is kept
 }
 
-func newChannelEvents(log *slog.Logger, reg prometheus.Registerer) *channelEvents {
+func newChannelEvents(log *slog.Logger, reg prometheus.Registerer, state *sqlchanstate.Store) *channelEvents {
 	e := &channelEvents{
 		log: log,
 		counts: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -145,12 +200,20 @@ func newChannelEvents(log *slog.Logger, reg prometheus.Registerer) *channelEvent
 			Help: "Events of the push channels other than shopper messages, by channel and kind.",
 		}, []string{"channel", "kind"}),
 	}
+	if state != nil {
+		e.state = state
+	}
 	reg.MustRegister(e.counts)
 	return e
 }
 
 // SetReachable implements telegram.Reachability.
-func (e *channelEvents) SetReachable(_ context.Context, key string, reachable bool) error {
+func (e *channelEvents) SetReachable(ctx context.Context, key string, reachable bool) error {
+	if e.state != nil {
+		if err := e.state.SetReachable(ctx, key, reachable); err != nil {
+			return err
+		}
+	}
 	kind := "blocked"
 	if reachable {
 		kind = "unblocked"
@@ -160,7 +223,12 @@ func (e *channelEvents) SetReachable(_ context.Context, key string, reachable bo
 }
 
 // Event implements messenger.EventSink.
-func (e *channelEvents) Event(_ context.Context, ev messenger.Event) error {
+func (e *channelEvents) Event(ctx context.Context, ev messenger.Event) error {
+	if e.state != nil {
+		if err := e.state.Event(ctx, ev); err != nil {
+			return err
+		}
+	}
 	kind := string(ev.Kind)
 	if ev.Kind == messenger.KindOptin && ev.Optin != nil && ev.Optin.Status != "" {
 		kind += "_" + ev.Optin.Status // optin_stop, optin_resume

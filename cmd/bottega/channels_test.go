@@ -18,8 +18,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/bottega-shop/bottega/bot/chanstate"
+	"github.com/bottega-shop/bottega/bot/chanstate/sqlchanstate"
 	"github.com/bottega-shop/bottega/bot/messenger"
+	"github.com/bottega-shop/bottega/bot/telegram"
 	"github.com/bottega-shop/bottega/bot/telegram/telegramtest"
+	"github.com/bottega-shop/bottega/internal/sqldb"
 )
 
 const (
@@ -200,13 +204,43 @@ func TestTelegramEndToEnd(t *testing.T) {
 type graphFake struct {
 	URL string
 
-	mu    sync.Mutex
-	sends map[string][]string // PSID → messages (JSON), in order
-	n     int
+	mu       sync.Mutex
+	sends    map[string][]string // PSID → messages (JSON), in order
+	attempts map[string]int      // PSID → Send API calls, refused ones too
+	refuse   map[string]string   // PSID → the Graph error to answer
+	n        int
+}
+
+// Graph errors the fake can answer for a PSID, as the Send API sends them.
+const (
+	// graphTemporary is Graph's "please retry" (code 2, HTTP 500).
+	graphTemporary = `{"error":{"message":"An unexpected error has occurred. Please retry your request later.","type":"OAuthException","code":2,"is_transient":true,"fbtrace_id":"T2"}}`
+	// graphUnavailable is 551/1545041: the person blocked the Page or is
+	// gone (HTTP 400).
+	graphUnavailable = `{"error":{"message":"(#551) This person isn't available right now.","type":"OAuthException","code":551,"error_subcode":1545041,"fbtrace_id":"T551"}}`
+)
+
+// Refuse makes the fake answer sends to psid with a Graph error (one of
+// the constants above; "" to stop refusing).
+func (g *graphFake) Refuse(psid, graphErr string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if graphErr == "" {
+		delete(g.refuse, psid)
+		return
+	}
+	g.refuse[psid] = graphErr
+}
+
+// Attempts returns how many sends to psid the fake received.
+func (g *graphFake) Attempts(psid string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.attempts[psid]
 }
 
 func newGraphFake(t *testing.T, token string) *graphFake {
-	g := &graphFake{sends: make(map[string][]string)}
+	g := &graphFake{sends: make(map[string][]string), attempts: make(map[string]int), refuse: make(map[string]string)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		graphError := func(status, code int, msg string) {
 			w.Header().Set("Content-Type", "application/json")
@@ -233,6 +267,18 @@ func newGraphFake(t *testing.T, token string) *graphFake {
 			return
 		}
 		g.mu.Lock()
+		g.attempts[body.Recipient.ID]++
+		if refusal, ok := g.refuse[body.Recipient.ID]; ok {
+			g.mu.Unlock()
+			status := http.StatusBadRequest
+			if refusal == graphTemporary {
+				status = http.StatusInternalServerError
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			io.WriteString(w, refusal)
+			return
+		}
 		g.n++
 		mid := fmt.Sprintf("m_out_%d", g.n)
 		g.sends[body.Recipient.ID] = append(g.sends[body.Recipient.ID], string(body.Message))
@@ -662,4 +708,129 @@ func serveUntil(t *testing.T, env map[string]string) *running {
 	}
 	t.Cleanup(func() { r.stop(t) })
 	return r
+}
+
+// openChannelStateOf opens the channel state of a stopped server's
+// configuration, closed when the test ends.
+func openChannelStateOf(t *testing.T, env map[string]string) *sqlchanstate.Store {
+	t.Helper()
+	db, err := sqldb.Open(context.Background(), env["DATABASE_URL"], env["BOTTEGA_DATA_DIR"])
+	if err != nil {
+		t.Fatalf("opening the server's database: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := sqlchanstate.New(db)
+	if err != nil {
+		t.Fatalf("sqlchanstate.New = %v", err)
+	}
+	return s
+}
+
+// TestChannelStateSurvivesRestart: what the channels learn of shoppers is
+// kept in the system of record, not in the server's memory. A Messenger
+// reply that a failing Graph API held when the server stopped goes out
+// from the next server, which knows the window the shopper's message
+// opened; a Telegram shopper who blocked the bot, a Messenger shopper the
+// Send API refused as unavailable (551), an opt-in with its token and
+// its stop, and each chat's latest message are all there after the
+// server stopped; an opt-in token never shows in the log.
+func TestChannelStateSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	for name, env := range chatBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			api := telegramtest.NewServer(t, testBotToken)
+			graph := newGraphFake(t, testPageToken)
+			env["TELEGRAM_BOT_TOKEN"] = testBotToken
+			env["TELEGRAM_WEBHOOK_SECRET"] = testWebhookSecret
+			env["TELEGRAM_API_URL"] = api.URL
+			env["MESSENGER_APP_SECRET"] = testAppSecret
+			env["MESSENGER_VERIFY_TOKEN"] = testVerifyToken
+			env["MESSENGER_PAGE_TOKEN"] = testPageToken
+			env["MESSENGER_GRAPH_URL"] = graph.URL
+			env["BOTTEGA_DATA_DIR"] = t.TempDir()
+			graph.Refuse("PSID_R", graphTemporary)
+			graph.Refuse("PSID_X", graphUnavailable)
+			const token = "OPTIN_TOKEN_5e1f0c"
+
+			first := serveUntil(t, env)
+			memberUpdate := func(id int64, status string) []byte {
+				return []byte(fmt.Sprintf(`{"update_id":%d,"my_chat_member":{"chat":{"id":3001,"type":"private","first_name":"G"},
+					"from":{"id":3001,"is_bot":false,"first_name":"G"},"date":1767225600,
+					"old_chat_member":{"status":"member","user":{"id":7,"is_bot":true,"first_name":"Bottega"}},
+					"new_chat_member":{"status":%q,"user":{"id":7,"is_bot":true,"first_name":"Bottega"}}}}`, id, status))
+			}
+			for _, u := range [][]byte{memberUpdate(700, "kicked"), telegramUpdate(710, 3002, "ciao"), telegramUpdate(711, 3002, "ciao")} {
+				if st, _ := postTelegram(t, first.base, testWebhookSecret, u); st != http.StatusOK {
+					t.Fatalf("telegram update = %d, want 200", st)
+				}
+			}
+			batch := messengerBatch([]string{"m_r1", "m_x1"}, []string{"PSID_R", "PSID_X"}, "avete le trail runner nel 42 rosse?")
+			if st, _ := postMessenger(t, first.base, messenger.Sign(batch, testAppSecret), batch); st != http.StatusOK {
+				t.Fatalf("messenger batch = %d, want 200", st)
+			}
+			ts := time.Now().UnixMilli()
+			optins := []byte(fmt.Sprintf(`{"object":"page","entry":[{"id":"PAGE1","time":%[1]d,"messaging":[
+				{"sender":{"id":"PSID_R"},"recipient":{"id":"PAGE1"},"timestamp":%[1]d,"optin":{"type":"notification_messages",
+				 "payload":"restock","notification_messages_token":%[2]q,"notification_messages_timezone":"Europe/Rome",
+				 "user_token_status":"NOT_REFRESHED","title":"Restock"}},
+				{"sender":{"id":"PSID_R"},"recipient":{"id":"PAGE1"},"timestamp":%[3]d,"optin":{"type":"notification_messages",
+				 "notification_messages_token":%[2]q,"notification_messages_status":"STOP_NOTIFICATIONS"}}]}]}`, ts, token, ts+1))
+			for range 2 { // Meta delivers the body again: recorded once
+				if st, _ := postMessenger(t, first.base, messenger.Sign(optins, testAppSecret), optins); st != http.StatusOK {
+					t.Fatalf("opt-in events = %d, want 200", st)
+				}
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for graph.Attempts("PSID_R") == 0 || graph.Attempts("PSID_X") == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the first server never tried to deliver the Messenger replies")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			first.stop(t)
+			if s := graph.Sends("PSID_R"); len(s) != 0 {
+				t.Fatalf("replies delivered before the restart: %q; the fake should have refused them", s)
+			}
+
+			state := openChannelStateOf(t, env)
+			if got, err := state.Latest(ctx, 3002, 1); err != nil || got != 711 {
+				t.Fatalf("after the restart: Latest(3002) = %d, %v; want 711: is the channel state wired? serve.go opens it "+
+					"(openChannelState) and gives it to openPrivacy and openChannels", got, err)
+			}
+			reachable := func(key string, want bool) {
+				t.Helper()
+				if got, err := state.Reachable(ctx, key); err != nil || got != want {
+					t.Errorf("after the restart: Reachable(%s) = %v, %v; want %v", key, got, err, want)
+				}
+			}
+			reachable(telegram.Key(3001), false)
+			reachable(chanstate.MessengerKey("PSID_X"), false)
+			reachable(chanstate.MessengerKey("PSID_R"), true)
+			if th, err := state.Thread(ctx, "PSID_R"); err != nil || !th.InWindow(time.Now()) {
+				t.Errorf("after the restart: Thread(PSID_R) = %+v, %v; want inside the window its message opened", th, err)
+			}
+			if got, err := state.Optins(ctx, chanstate.MessengerKey("PSID_R")); err != nil || len(got) != 1 ||
+				got[0].Token != token || got[0].Status != chanstate.Stopped || got[0].Topic != "Restock" {
+				t.Errorf("after the restart: Optins(PSID_R) = %v, %v; want the Restock opt-in, stopped, with its token", got, err)
+			}
+
+			// The next server delivers the held reply: it knows the window.
+			graph.Refuse("PSID_R", "")
+			second := serveUntil(t, env)
+			got := settle(t, time.Second, func() [][]string { return [][]string{graph.Sends("PSID_R")} })
+			if !mentions(got[0], "trail runner") {
+				t.Errorf("reply delivered after the restart = %q, want the answer about the Trail Runner", got[0])
+			}
+			if st, _ := postTelegram(t, second.base, testWebhookSecret, memberUpdate(701, "member")); st != http.StatusOK {
+				t.Fatalf("my_chat_member update = %d, want 200", st)
+			}
+			second.stop(t)
+			reachable(telegram.Key(3001), true)
+			for _, out := range []string{first.out.String(), second.out.String()} {
+				if strings.Contains(out, token) {
+					t.Error("the log shows an opt-in token")
+				}
+			}
+		})
+	}
 }

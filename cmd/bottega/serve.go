@@ -92,7 +92,13 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return err
 	}
 
-	priv, err := openPrivacy(ctx, cfg, b, log)
+	// The channels' state (windows, reachability, opt-ins) holds shoppers'
+	// identifiers: erasure reaches it as one of the privacy holders.
+	state, err := openChannelState(cfg, b)
+	if err != nil {
+		return err
+	}
+	priv, err := openPrivacy(ctx, cfg, b, log, state)
 	if err != nil {
 		return err
 	}
@@ -102,7 +108,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return err
 	}
 	defer chat.close()
-	push, err := openChannels(cfg, chat, log, reg)
+	push, err := openChannels(cfg, chat, log, reg, state)
 	if err != nil {
 		return err
 	}
