@@ -34,12 +34,6 @@ func TestErasure(t *testing.T, newStore func(t *testing.T) (bot.Store, Contents)
 	type markers struct{ gone, kept []string }
 	at := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 
-	// holds reports whether b holds marker as it is or base64-encoded (as
-	// bytes inside JSON are).
-	holds := func(b []byte, marker string) bool {
-		return bytes.Contains(b, []byte(marker)) ||
-			bytes.Contains(b, []byte(base64.StdEncoding.EncodeToString([]byte(marker))))
-	}
 	commit := func(t *testing.T, s bot.Store, l *bot.Lease, u bot.Update) {
 		t.Helper()
 		u.SessionTTL, u.DedupeTTL, u.LogTTL = longTTL, longTTL, longTTL
@@ -155,4 +149,11 @@ func TestErasure(t *testing.T, newStore func(t *testing.T) (bot.Store, Contents)
 		}
 		check(t, c, m)
 	})
+}
+
+// holds reports whether b holds marker as it is or base64-encoded (as
+// bytes inside JSON are).
+func holds(b []byte, marker string) bool {
+	return bytes.Contains(b, []byte(marker)) ||
+		bytes.Contains(b, []byte(base64.StdEncoding.EncodeToString([]byte(marker))))
 }

@@ -1,7 +1,8 @@
 // Package bottest holds the contract suites of package bot's interfaces:
 // TestStore for a bot.Store (and bot.Forgetter), TestOutboxStore for a
 // bot.OutboxStore, TestErasure for what a forgotten conversation leaves
-// in a store's backend, and TestDispatcher for Dispatchers sharing one
+// in a store's backend, TestPseudonyms for stores that keep no raw
+// conversation key at rest, and TestDispatcher for Dispatchers sharing one
 // store's backend, in the manner of testing/fstest.TestFS. Every Store
 // implementation runs them all.
 package bottest

@@ -52,10 +52,10 @@ func openChat(cfg *config, b *backends, p *privacy, log *slog.Logger) (*chat, er
 		bot.Forgetter
 	}
 	if b.redis != nil {
-		rs := redisdialogs.New(b.redis)
+		rs := redisdialogs.New(b.redis, redisdialogs.WithPseudonyms([]byte(cfg.SecretKey)))
 		store, c.outbox, c.close = rs, rs, rs.Close
 	} else {
-		ss, err := sqldialogs.New(b.db)
+		ss, err := sqldialogs.New(b.db, sqldialogs.WithPseudonyms([]byte(cfg.SecretKey)))
 		if err != nil {
 			return nil, fmt.Errorf("conversation store: %w", err)
 		}

@@ -94,6 +94,10 @@ func openPrivacy(ctx context.Context, cfg *config, b *backends, log *slog.Logger
 	for _, h := range extra {
 		opts = append(opts, consent.WithHolder(h))
 	}
+	if b.db.Dialect == sqldb.SQLite {
+		// Last, once every other store has deleted its rows.
+		opts = append(opts, consent.WithHolder(walHolder{b.db}))
+	}
 	if p.rights, err = consent.NewService(p.ledger, p.keyring, []byte(cfg.SecretKey), opts...); err != nil {
 		return nil, fmt.Errorf("data rights: %w", err)
 	}
@@ -268,4 +272,29 @@ func (h indexHolder) Export(context.Context, string, []string) (json.RawMessage,
 
 func (h indexHolder) Erase(context.Context, string, []string) (consent.StoreReport, error) {
 	return consent.StoreReport{Store: h.name, Note: "holds products only, nothing about people: nothing to erase"}, nil
+}
+
+// walHolder truncates SQLite's write-ahead log after the other stores
+// deleted a person's rows, so that no copy of them stays in the log file.
+type walHolder struct{ db *sqldb.DB }
+
+func (h walHolder) Name() string { return "sql write-ahead log" }
+
+func (h walHolder) Held(context.Context, string, []string) ([]consent.Holding, error) {
+	return nil, nil
+}
+
+func (h walHolder) Export(context.Context, string, []string) (json.RawMessage, error) {
+	return nil, nil
+}
+
+func (h walHolder) Erase(ctx context.Context, _ string, _ []string) (consent.StoreReport, error) {
+	r := consent.StoreReport{Store: h.Name(), Note: "truncated, so deleted rows do not linger in it"}
+	if bot.TurnOf(ctx) != nil {
+		// In a chat, the conversation is erased when the turn commits, and
+		// the log is truncated once the farewell is delivered.
+		r.Note = "truncated once the confirmation is delivered, so deleted rows do not linger in it"
+		return r, nil
+	}
+	return r, h.db.Checkpoint(ctx)
 }

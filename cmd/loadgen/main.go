@@ -84,6 +84,9 @@ type config struct {
 	drain           time.Duration
 	telegramSecret  string
 	messengerSecret string
+	// secretKey is the server's BOTTEGA_SECRET_KEY: the conversation
+	// stores name their keys by pseudonyms made with it.
+	secretKey string
 }
 
 func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*config, error) {
@@ -112,6 +115,7 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*co
 	}
 	cfg.telegramSecret = cmp.Or(getenv("TELEGRAM_WEBHOOK_SECRET"), loadgenWebhookSecret)
 	cfg.messengerSecret = cmp.Or(getenv("MESSENGER_APP_SECRET"), loadgenAppSecret)
+	cfg.secretKey = cmp.Or(getenv("BOTTEGA_SECRET_KEY"), randomKey())
 	switch cfg.webhooks {
 	case "", "telegram", "messenger":
 	default:

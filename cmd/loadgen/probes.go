@@ -36,10 +36,11 @@ type probes struct {
 	metricsURL string
 	http       *http.Client
 	rdb        *redis.Client // loadgen's own client to the server's Redis
+	secretKey  string        // the server's BOTTEGA_SECRET_KEY, to find its pseudonymous keys
 }
 
 func newProbes(ctx context.Context, cfg *config, srv *server, target string) (*probes, error) {
-	p := &probes{srv: srv}
+	p := &probes{srv: srv, secretKey: cfg.secretKey}
 	if srv == nil {
 		p.metricsURL = target + "/metrics"
 		p.http = &http.Client{Timeout: 5 * time.Second}
@@ -206,7 +207,8 @@ type idleSessions struct {
 // conversation that still has keys (under the default "bottega:" prefix)
 // and averages over them.
 func (p *probes) idleSessionBytes(ctx context.Context, conversations []string) (idleSessions, error) {
-	keys := redisdialogs.New(p.rdb) // only for Keys: no connection of its own
+	// Only for Keys, with the server's pseudonyms: no connection of its own.
+	keys := redisdialogs.New(p.rdb, redisdialogs.WithPseudonyms([]byte(p.secretKey)))
 	defer keys.Close()
 	var total int64
 	byKey := make(map[string]int64)

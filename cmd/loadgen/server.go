@@ -56,6 +56,9 @@ type server struct {
 // startServer starts the benchmark server on addr.
 func startServer(ctx context.Context, cfg *config, addr string) (s *server, err error) {
 	s = &server{storeName: "sqlite", warnings: &warnCounter{}, trips: &roundTrips{}}
+	if cfg.secretKey == "" {
+		cfg.secretKey = randomKey()
+	}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -115,11 +118,11 @@ func startServer(ctx context.Context, cfg *config, addr string) (s *server, err 
 	}
 	var convs bot.Store
 	if s.rdb != nil {
-		rs := redisdialogs.New(s.rdb)
+		rs := redisdialogs.New(s.rdb, redisdialogs.WithPseudonyms([]byte(cfg.secretKey)))
 		convs = rs
 		s.closers = append(s.closers, rs.Close)
 	} else {
-		ss, err := sqldialogs.New(db)
+		ss, err := sqldialogs.New(db, sqldialogs.WithPseudonyms([]byte(cfg.secretKey)))
 		if err != nil {
 			return nil, fmt.Errorf("conversation store: %w", err)
 		}
@@ -135,7 +138,7 @@ func startServer(ctx context.Context, cfg *config, addr string) (s *server, err 
 	// bucket never runs dry here (bottega serve allows 8 at once, then 1
 	// every 2 s, per session).
 	limiter := webchat.NewLimiter(1e9, 1e9, nil)
-	chat := webchat.New(dispatcher, webchat.NewSessions(randomKey(), bot.DefaultSessionTTL, nil), limiter, log)
+	chat := webchat.New(dispatcher, webchat.NewSessions(cfg.secretKey, bot.DefaultSessionTTL, nil), limiter, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/bottega-shop/bottega/bot"
+	"github.com/bottega-shop/bottega/dialogs/redisdialogs"
 )
 
 // trivial is the benchmarks' handler: a small state and one reply.
@@ -21,30 +22,35 @@ var trivial = bot.HandlerFunc(func(ctx context.Context, state []byte, m bot.Mess
 // BenchmarkDispatch measures Dispatch on real Redis with a trivial
 // handler: dispatches per second, allocations, round trips per dispatch
 // and the bytes an idle session keeps after a short conversation.
-// "serial" and "serial-deliver" (replies queued for the outbound queue,
-// as on Telegram and Messenger) run always; "parallel" (64 goroutines over
-// 4096 conversations) only with BOTTEGA_BENCH=1.
+// "serial", "serial-deliver" (replies queued for the outbound queue, as on
+// Telegram and Messenger) and "serial-pseudonyms" (the same, with
+// WithPseudonyms) run always; "parallel" (64 goroutines over 4096
+// conversations) only with BOTTEGA_BENCH=1.
 //
 //	BOTTEGA_TEST_REDIS=redis://127.0.0.1:6379 BOTTEGA_BENCH=1 go test -run '^$' -bench Dispatch ./dialogs/redisdialogs/
 func BenchmarkDispatch(b *testing.B) {
-	b.Run("serial", func(b *testing.B) { benchDispatch(b, 1, 64) })
-	b.Run("serial-deliver", func(b *testing.B) { benchDispatch(b, 1, 64, bot.WithDelivery(bot.Telegram)) })
+	b.Run("serial", func(b *testing.B) { benchDispatch(b, 1, 64, nil) })
+	b.Run("serial-deliver", func(b *testing.B) { benchDispatch(b, 1, 64, nil, bot.WithDelivery(bot.Telegram)) })
+	b.Run("serial-pseudonyms", func(b *testing.B) {
+		benchDispatch(b, 1, 64, configs[1].opts, bot.WithDelivery(bot.Telegram))
+	})
 	b.Run("parallel", func(b *testing.B) {
 		if os.Getenv("BOTTEGA_BENCH") != "1" {
 			b.Skip("set BOTTEGA_BENCH=1 to run")
 		}
-		benchDispatch(b, 64, 64)
+		benchDispatch(b, 64, 64, nil)
 	})
 }
 
 // benchDispatch dispatches to convs conversations per goroutine, in turn:
-// one goroutine, or goroutines × GOMAXPROCS of them.
-func benchDispatch(b *testing.B, goroutines, convs int, opts ...bot.DispatcherOption) {
+// one goroutine, or goroutines × GOMAXPROCS of them, on a Store made with
+// sopts.
+func benchDispatch(b *testing.B, goroutines, convs int, sopts []redisdialogs.Option, opts ...bot.DispatcherOption) {
 	ctx := context.Background()
 	c := newClient(b)
 	var rt counter
 	c.AddHook(&rt)
-	s := newStore(b, c)
+	s := newStore(b, c, sopts...)
 	d := bot.NewDispatcher(s, trivial, opts...)
 	idle := idleSessionBytes(b, c, s)
 

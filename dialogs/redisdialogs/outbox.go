@@ -10,7 +10,10 @@ import (
 )
 
 // Due implements bot.OutboxStore. now is the caller's clock: due times and
-// lease ends are compared with it, to the millisecond.
+// lease ends are compared with it, to the millisecond. With WithPseudonyms
+// it leases only the conversations of stores with the same secret, and
+// Pending.Key is still the raw key, kept for the purpose while the
+// conversation is queued.
 func (s *Store) Due(ctx context.Context, now time.Time, n int, lease time.Duration) ([]bot.Pending, error) {
 	if n <= 0 || lease < time.Millisecond {
 		return nil, fmt.Errorf("redisdialogs: due: n %d and lease %v, want n > 0 and a lease of at least 1ms", n, lease)
@@ -44,6 +47,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, n int, lease time.Durati
 // o.Retry is kept to the millisecond; a dead letter without At is stamped
 // now.
 func (s *Store) Settle(ctx context.Context, p bot.Pending, o bot.Outcome) error {
+	name := s.name(p.Key)
 	retry, hold := int64(0), "0"
 	if !o.Retry.IsZero() {
 		retry = max(o.Retry.UnixMilli(), 1)
@@ -52,7 +56,7 @@ func (s *Store) Settle(ctx context.Context, p bot.Pending, o bot.Outcome) error 
 		hold = "1"
 	}
 	args := make([]any, 0, 8+len(o.Dead))
-	args = append(args, p.Key, p.Token, o.Through, retry, hold, p.Last, maxDeadLetters)
+	args = append(args, name, p.Token, o.Through, retry, hold, p.Last, maxDeadLetters)
 	// The newest goes last, so that it ends up first in the list.
 	now := time.Now().UTC()
 	for _, d := range o.Dead {
@@ -62,31 +66,33 @@ func (s *Store) Settle(ctx context.Context, p bot.Pending, o bot.Outcome) error 
 		}
 		b, err := json.Marshal(d)
 		if err != nil {
-			return fmt.Errorf("redisdialogs: settle %q: encode dead letter: %w", p.Key, err)
+			return fmt.Errorf("redisdialogs: settle %q: encode dead letter: %w", name, err)
 		}
 		args = append(args, b)
 	}
-	keys := append(s.keys(p.Key, "m"), s.outbox, s.dead)
-	res, err := settleScript.Run(ctx, s.rdb, keys, args...).Slice()
+	ks := append(s.keysNamed(name, "m"), s.outbox, s.dead)
+	res, err := settleScript.Run(ctx, s.rdb, ks, args...).Slice()
 	if err != nil {
-		return fmt.Errorf("redisdialogs: settle %q: %w", p.Key, err)
+		return fmt.Errorf("redisdialogs: settle %q: %w", name, err)
 	}
 	switch status, _ := res[0].(int64); status {
 	case 1:
 		return nil
 	case 0:
-		return fmt.Errorf("redisdialogs: settle %q with token %d: %w", p.Key, p.Token, bot.ErrLockLost)
+		return fmt.Errorf("redisdialogs: settle %q with token %d: %w", name, p.Token, bot.ErrLockLost)
 	case -2:
 		var last int64
 		if len(res) > 1 {
 			last, _ = res[1].(int64)
 		}
-		return fmt.Errorf("redisdialogs: settle %q: through %d is beyond the log's last seq %d", p.Key, o.Through, last)
+		return fmt.Errorf("redisdialogs: settle %q: through %d is beyond the log's last seq %d", name, o.Through, last)
 	}
-	return fmt.Errorf("redisdialogs: settle %q: unexpected reply %v", p.Key, res)
+	return fmt.Errorf("redisdialogs: settle %q: unexpected reply %v", name, res)
 }
 
-// DeadLetters implements bot.OutboxStore.
+// DeadLetters implements bot.OutboxStore. The dead letters of all the
+// stores sharing the Redis and the prefix are one list, with their raw
+// keys.
 func (s *Store) DeadLetters(ctx context.Context, limit int) ([]bot.DeadLetter, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("redisdialogs: dead letters: limit %d, want > 0", limit)
@@ -106,7 +112,8 @@ func (s *Store) DeadLetters(ctx context.Context, limit int) ([]bot.DeadLetter, e
 	return out, nil
 }
 
-// Backlog implements bot.OutboxStore.
+// Backlog implements bot.OutboxStore. With WithPseudonyms it counts the
+// conversations of the stores with the same secret.
 func (s *Store) Backlog(ctx context.Context) (int, error) {
 	n, err := s.rdb.ZCard(ctx, s.outbox).Result()
 	if err != nil {
@@ -116,17 +123,19 @@ func (s *Store) Backlog(ctx context.Context) (int, error) {
 }
 
 // Forget implements bot.Forgetter: it deletes conversation key's state,
-// log, done marks, queue places, lock, pending delivery and dead letters.
-// A turn in flight then fails to commit with bot.ErrLockLost. The hash of
+// log, done marks, queue places, lock, pending delivery and dead letters,
+// and with WithPseudonyms every key it had under its raw key before. A
+// turn in flight then fails to commit with bot.ErrLockLost. The hash of
 // counters stays until it expires, so Seq numbers and fencing tokens
 // continue.
 func (s *Store) Forget(ctx context.Context, key string) error {
 	if key == "" {
 		return fmt.Errorf("redisdialogs: forget: no conversation")
 	}
-	keys := append(s.keys(key, "m", "s", "d", "k", "q", "l"), s.outbox, s.dead)
-	if err := forgetScript.Run(ctx, s.rdb, keys, key, deadPrefix(key)).Err(); err != nil {
-		return fmt.Errorf("redisdialogs: forget %q: %w", key, err)
+	name := s.name(key)
+	ks := s.appendLegacy(append(s.keysNamed(name, "m", "s", "d", "k", "q", "l"), s.outbox, s.dead), key)
+	if err := forgetScript.Run(ctx, s.rdb, ks, name, deadPrefix(key), key).Err(); err != nil {
+		return fmt.Errorf("redisdialogs: forget %q: %w", name, err)
 	}
 	return nil
 }

@@ -21,15 +21,40 @@
 // Memory: an idle conversation keeps a small hash (counters), its state,
 // a sorted set of the message IDs handled in the dedupe window and its
 // log, all with TTLs; the lock and the queue exist only while messages are
-// being handled, and the delivery fields (five small numbers in the hash)
-// and the conversation's member of the outbound set only while it has
-// entries to deliver: once delivered, it keeps nothing for the queue. The
-// dead letters are one list of at most maxDeadLetters entries.
+// being handled, and the delivery fields (five small numbers in the hash,
+// and the raw key with pseudonyms) and the conversation's member of the
+// outbound set only while it has entries to deliver: once delivered, it
+// keeps nothing for the queue. The dead letters are one list of at most
+// maxDeadLetters entries.
 //
 // Forget, or a commit with Update.Forget, deletes everything but the
 // counters in the hash (last Seq, version, fencing and queue tickets),
 // which hold nothing about the person and expire with it; so Seq numbers
 // and fencing tokens continue.
+//
+// Pseudonyms. A conversation key names the shopper on their platform
+// ("telegram:777000111"). With WithPseudonyms, no key name, pub/sub
+// channel or member of the outbound queue holds it: each is named after an
+// HMAC of the key under a secret (see pseudonym.go), so that once a
+// conversation is forgotten, and its counters are all that is left, no key
+// or value in Redis leads back to the person. The raw key is stored in one
+// place only, and only while the outbound queue needs it to deliver: a
+// field of the conversation's hash, set by the commit that queues replies
+// and deleted when the conversation leaves the queue (or is forgotten).
+// Dead letters keep the raw key, for the admin who reads them, until they
+// are trimmed or the conversation is forgotten. The stores sharing a
+// secret share an outbound queue of their own, so stores with different
+// secrets on one Redis (replicas during a change of secret) neither see
+// nor lease each other's conversations.
+//
+// Turning pseudonyms on, or changing the secret, starts every session over:
+// what was written under the old names is not found under the new ones,
+// and expires with its TTLs (the log after the log TTL). Replies queued
+// and not yet sent at the switch stay in the old queue: switch when the
+// outbound queue is drained (Backlog) or accept that they are not sent.
+// Forget, and a commit with Update.Forget, also delete what a conversation
+// left under its raw key before pseudonyms were turned on, so an erasure
+// in the meantime erases it too.
 package redisdialogs
 
 import (
@@ -68,6 +93,8 @@ type Store struct {
 	prefix       string
 	events       string // pub/sub channel prefix, with the database number
 	outbox, dead string // the outbound queue's keys (see QueueKeys)
+	pseudonyms   *pseudonymizer
+	legacyOutbox string // the outbound queue of raw keys, with pseudonyms
 
 	mu     sync.Mutex
 	ps     *redis.PubSub
@@ -98,6 +125,19 @@ func WithPrefix(p string) Option {
 	return func(s *Store) { s.prefix = p }
 }
 
+// WithPseudonyms names each conversation's Redis keys, pub/sub channel and
+// outbound queue member after a pseudonym of its key, an HMAC under secret,
+// and keeps the raw key only while replies wait for delivery (see the
+// package comment). Stores sharing a Redis and a prefix must share the
+// secret to share conversations. It panics if secret is empty.
+func WithPseudonyms(secret []byte) Option {
+	if len(secret) == 0 {
+		panic("redisdialogs: WithPseudonyms needs a secret")
+	}
+	p := newPseudonymizer(secret)
+	return func(s *Store) { s.pseudonyms = p }
+}
+
 // New returns a Store on client, which the caller keeps and closes.
 func New(client *redis.Client, opts ...Option) *Store {
 	s := &Store{rdb: client, prefix: DefaultPrefix, topics: make(map[string]*topic)}
@@ -108,7 +148,21 @@ func New(client *redis.Client, opts ...Option) *Store {
 	// stores on different databases of one server stay apart.
 	s.events = s.prefix + "ev:" + strconv.Itoa(client.Options().DB) + ":"
 	s.outbox, s.dead = s.prefix+"outbox", s.prefix+"outbox:dead"
+	if s.pseudonyms != nil {
+		s.legacyOutbox = s.outbox
+		s.outbox += ":" + s.pseudonyms.namespace()
+	}
 	return s
+}
+
+// name returns what conversation key is called in Redis: its pseudonym,
+// or the key itself without WithPseudonyms. Error messages use it too.
+func (s *Store) name(key string) string {
+	if s.pseudonyms == nil {
+		return key
+	}
+	var buf [pseudonymLen]byte
+	return string(s.pseudonyms.append(buf[:0], key))
 }
 
 // Close stops the Store's pub/sub connection and closes every subscriber's
@@ -139,28 +193,39 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// keys returns the names of conversation key's Redis keys, each with the
-// given suffixes ("m", "s", …), with room for two more.
+// keys returns the Redis keys of conversation key, each with the given
+// suffixes ("m", "s", …), with room for two more. The pseudonym, if any,
+// is computed on the stack.
 func (s *Store) keys(key string, suffixes ...string) []string {
-	base := s.prefix + "{" + key + "}:"
+	if s.pseudonyms == nil {
+		return s.keysNamed(key, suffixes...)
+	}
+	var buf [pseudonymLen]byte
+	return s.keysNamed(string(s.pseudonyms.append(buf[:0], key)), suffixes...)
+}
+
+// keysNamed is keys for the conversation named name (see Store.name).
+func (s *Store) keysNamed(name string, suffixes ...string) []string {
 	out := make([]string, len(suffixes), len(suffixes)+2)
 	for i, x := range suffixes {
-		out[i] = base + x
+		out[i] = s.prefix + "{" + name + "}:" + x
 	}
 	return out
 }
 
 // Keys returns the names of the Redis keys that conversation key may use,
-// for inspection and erasure. Besides them, the conversation may be a
-// member of the outbound queue's sorted set and have dead letters in its
-// list (see QueueKeys); Forget removes those too.
+// for inspection and erasure: the hash of counters first, then the state,
+// the log, the done marks, the lock and the queue. Besides them, the
+// conversation may be a member of the outbound queue's sorted set and have
+// dead letters in its list (see QueueKeys); Forget removes those too.
 func (s *Store) Keys(key string) []string {
 	return s.keys(key, "m", "s", "l", "d", "k", "q")
 }
 
 // QueueKeys returns the names of the outbound queue's two Redis keys,
-// shared by all conversations: the sorted set of the conversations with
-// entries to deliver and the list of dead letters.
+// shared by all conversations (with WithPseudonyms, the queue by all
+// conversations under the same secret): the sorted set of the
+// conversations with entries to deliver and the list of dead letters.
 func (s *Store) QueueKeys() (outbox, dead string) {
 	return s.outbox, s.dead
 }
@@ -175,9 +240,9 @@ func deadPrefix(key string) string {
 func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Lease, error) {
 	switch {
 	case key == "" || c.MessageID == "":
-		return nil, fmt.Errorf("redisdialogs: acquire %q: conversation and message id are required", key)
+		return nil, fmt.Errorf("redisdialogs: acquire %q: conversation and message id are required", s.name(key))
 	case c.Lease < time.Millisecond || c.Wait < time.Millisecond:
-		return nil, fmt.Errorf("redisdialogs: acquire %q: lease and wait must be at least 1ms", key)
+		return nil, fmt.Errorf("redisdialogs: acquire %q: lease and wait must be at least 1ms", s.name(key))
 	}
 	inOrder := "0"
 	if c.InOrder {
@@ -186,7 +251,7 @@ func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Leas
 	res, err := acquireScript.Run(ctx, s.rdb, s.keys(key, "m", "s", "d", "k", "q"),
 		c.MessageID, c.Seq, inOrder, c.Lease.Milliseconds(), c.Wait.Milliseconds()).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("redisdialogs: acquire %q: %w", key, err)
+		return nil, fmt.Errorf("redisdialogs: acquire %q: %w", s.name(key), err)
 	}
 	switch status, _ := res[0].(int64); status {
 	case 0:
@@ -210,7 +275,7 @@ func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Leas
 		}
 		return l, nil
 	}
-	return nil, fmt.Errorf("redisdialogs: acquire %q: unexpected reply %v", key, res)
+	return nil, fmt.Errorf("redisdialogs: acquire %q: unexpected reply %v", s.name(key), res)
 }
 
 // record is an Entry as stored in the log list: the conversation and Seq
@@ -226,8 +291,9 @@ type record struct {
 
 // Commit implements bot.Store.
 func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.Entry, error) {
+	name := s.name(l.Key)
 	if u.SessionTTL < time.Millisecond || u.DedupeTTL < time.Millisecond || u.LogTTL < time.Millisecond {
-		return nil, fmt.Errorf("redisdialogs: commit %q: expiry times must be at least 1ms", l.Key)
+		return nil, fmt.Errorf("redisdialogs: commit %q: expiry times must be at least 1ms", name)
 	}
 	mode, state := "s", ""
 	switch {
@@ -245,10 +311,14 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 	if u.Deliver {
 		flags += "o"
 	}
-	args := make([]any, 0, 14+len(u.Entries))
+	raw := "" // the raw key, kept while queued, if the names hide it
+	if s.pseudonyms != nil {
+		raw = l.Key
+	}
+	args := make([]any, 0, 15+len(u.Entries))
 	args = append(args, l.Token, l.Version, u.MessageID, u.Seq, mode, state,
 		u.SessionTTL.Milliseconds(), u.DedupeTTL.Milliseconds(), u.LogTTL.Milliseconds(),
-		max(u.SessionTTL, u.LogTTL, fenceKeep).Milliseconds(), s.events+l.Key, flags, l.Key, dead)
+		max(u.SessionTTL, u.LogTTL, fenceKeep).Milliseconds(), s.events+name, flags, name, dead, raw)
 	out := make([]bot.Entry, len(u.Entries))
 	for i, e := range u.Entries {
 		e.Conversation = l.Key
@@ -256,20 +326,23 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		out[i] = e
 		b, err := json.Marshal(record{From: e.From, MessageID: e.MessageID, Text: e.Text, Reply: e.Reply, At: e.At.UnixMicro(), Sealed: e.Sealed})
 		if err != nil {
-			return nil, fmt.Errorf("redisdialogs: commit %q: encode entry: %w", l.Key, err)
+			return nil, fmt.Errorf("redisdialogs: commit %q: encode entry: %w", name, err)
 		}
 		args = append(args, b)
 	}
-	keys := append(s.keys(l.Key, "m", "s", "d", "k", "l", "q"), s.outbox, s.dead)
-	res, err := commitScript.Run(ctx, s.rdb, keys, args...).Slice()
+	ks := append(s.keysNamed(name, "m", "s", "d", "k", "l", "q"), s.outbox, s.dead)
+	if u.Forget {
+		ks = s.appendLegacy(ks, l.Key)
+	}
+	res, err := commitScript.Run(ctx, s.rdb, ks, args...).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("redisdialogs: commit %q: %w", l.Key, err)
+		return nil, fmt.Errorf("redisdialogs: commit %q: %w", name, err)
 	}
 	switch status, _ := res[0].(int64); status {
 	case 0:
-		return nil, fmt.Errorf("redisdialogs: commit %q with token %d: %w", l.Key, l.Token, bot.ErrLockLost)
+		return nil, fmt.Errorf("redisdialogs: commit %q with token %d: %w", name, l.Token, bot.ErrLockLost)
 	case -1:
-		return nil, fmt.Errorf("redisdialogs: commit %q at version %d: %w", l.Key, l.Version, bot.ErrStale)
+		return nil, fmt.Errorf("redisdialogs: commit %q at version %d: %w", name, l.Version, bot.ErrStale)
 	case 1:
 		last, _ := res[1].(int64)
 		for i := range out {
@@ -277,28 +350,39 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("redisdialogs: commit %q: unexpected reply %v", l.Key, res)
+	return nil, fmt.Errorf("redisdialogs: commit %q: unexpected reply %v", name, res)
+}
+
+// appendLegacy appends to keys, with WithPseudonyms, the keys conversation
+// key had before pseudonyms were turned on and the outbound queue they
+// used, for the scripts that forget it to delete them too.
+func (s *Store) appendLegacy(ks []string, key string) []string {
+	if s.pseudonyms == nil {
+		return ks
+	}
+	return append(append(ks, s.keysNamed(key, "m", "s", "d", "k", "q", "l")...), s.legacyOutbox)
 }
 
 // Release implements bot.Store.
 func (s *Store) Release(ctx context.Context, key, messageID string, token int64) error {
 	if err := releaseScript.Run(ctx, s.rdb, s.keys(key, "k", "q"), token, messageID).Err(); err != nil {
-		return fmt.Errorf("redisdialogs: release %q: %w", key, err)
+		return fmt.Errorf("redisdialogs: release %q: %w", s.name(key), err)
 	}
 	return nil
 }
 
 // Entries implements bot.Store.
 func (s *Store) Entries(ctx context.Context, key string, after int64, limit int) ([]bot.Entry, error) {
+	name := s.name(key)
 	if limit <= 0 {
-		return nil, fmt.Errorf("redisdialogs: entries of %q: limit %d, want > 0", key, limit)
+		return nil, fmt.Errorf("redisdialogs: entries of %q: limit %d, want > 0", name, limit)
 	}
-	res, err := entriesScript.Run(ctx, s.rdb, s.keys(key, "m", "l"), after, limit).Slice()
+	res, err := entriesScript.Run(ctx, s.rdb, s.keysNamed(name, "m", "l"), after, limit).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("redisdialogs: entries of %q: %w", key, err)
+		return nil, fmt.Errorf("redisdialogs: entries of %q: %w", name, err)
 	}
 	if len(res) != 2 {
-		return nil, fmt.Errorf("redisdialogs: entries of %q: unexpected reply %v", key, res)
+		return nil, fmt.Errorf("redisdialogs: entries of %q: unexpected reply %v", name, res)
 	}
 	from, _ := res[0].(int64)
 	items, _ := res[1].([]any)
@@ -307,7 +391,7 @@ func (s *Store) Entries(ctx context.Context, key string, after int64, limit int)
 		raw, _ := it.(string)
 		var r record
 		if err := json.Unmarshal([]byte(raw), &r); err != nil {
-			return nil, fmt.Errorf("redisdialogs: entries of %q: entry %d: %w", key, from+int64(i), err)
+			return nil, fmt.Errorf("redisdialogs: entries of %q: entry %d: %w", name, from+int64(i), err)
 		}
 		out = append(out, bot.Entry{
 			Seq: from + int64(i), Conversation: key, From: r.From, MessageID: r.MessageID,
@@ -323,7 +407,7 @@ func (s *Store) Entries(ctx context.Context, key string, after int64, limit int)
 // events may have been missed meanwhile.
 func (s *Store) Subscribe(ctx context.Context, key string) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
-	name := s.events + key
+	name := s.events + s.name(key)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -3,6 +3,9 @@ package redisdialogs_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,25 +46,62 @@ func newStore(t testing.TB, c *redis.Client, opts ...redisdialogs.Option) *redis
 	return s
 }
 
+// configs are the configurations the contract suites run in: conversations
+// under their raw keys, and under pseudonyms.
+var configs = []struct {
+	name string
+	opts []redisdialogs.Option
+}{
+	{"raw", nil},
+	{"pseudonyms", []redisdialogs.Option{redisdialogs.WithPseudonyms([]byte("redisdialogs test secret, 32 bytes or more"))}},
+}
+
 func TestStore(t *testing.T) {
-	bottest.TestStore(t, func(t *testing.T) bot.Store {
-		return newStore(t, newClient(t))
-	})
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) {
+			bottest.TestStore(t, func(t *testing.T) bot.Store {
+				return newStore(t, newClient(t), cfg.opts...)
+			})
+		})
+	}
 }
 
 func TestOutboxStore(t *testing.T) {
-	bottest.TestOutboxStore(t, func(t *testing.T) interface {
-		bot.Store
-		bot.OutboxStore
-	} {
-		return newStore(t, newClient(t))
-	})
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) {
+			bottest.TestOutboxStore(t, func(t *testing.T) interface {
+				bot.Store
+				bot.OutboxStore
+			} {
+				return newStore(t, newClient(t), cfg.opts...)
+			})
+		})
+	}
 }
 
 func TestErasure(t *testing.T) {
-	bottest.TestErasure(t, func(t *testing.T) (bot.Store, bottest.Contents) {
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) {
+			bottest.TestErasure(t, func(t *testing.T) (bot.Store, bottest.Contents) {
+				c := newClient(t)
+				return newStore(t, c, cfg.opts...), contents(c)
+			})
+		})
+	}
+}
+
+func TestPseudonyms(t *testing.T) {
+	bottest.TestPseudonyms(t, func(t *testing.T, secrets ...[]byte) ([]bot.Store, bottest.Contents) {
 		c := newClient(t)
-		return newStore(t, c), contents(c)
+		var stores []bot.Store
+		for _, secret := range secrets {
+			var opts []redisdialogs.Option
+			if secret != nil {
+				opts = append(opts, redisdialogs.WithPseudonyms(secret))
+			}
+			stores = append(stores, newStore(t, c, opts...))
+		}
+		return stores, contents(c)
 	})
 }
 
@@ -109,20 +149,24 @@ func contents(c *redis.Client) bottest.Contents {
 // TestDispatcher runs the dispatcher suite with each Dispatcher on a client
 // and Store of its own, as replicas sharing one Redis would be.
 func TestDispatcher(t *testing.T) {
-	bottest.TestDispatcher(t, func(t *testing.T, n int, h bot.Handler, opts ...bot.DispatcherOption) []*bot.Dispatcher {
-		url := testserver.Redis(t)
-		var ds []*bot.Dispatcher
-		for range n {
-			ropts, err := redis.ParseURL(url)
-			if err != nil {
-				t.Fatalf("redis.ParseURL = %v", err)
-			}
-			c := redis.NewClient(ropts)
-			t.Cleanup(func() { c.Close() })
-			ds = append(ds, bot.NewDispatcher(newStore(t, c), h, opts...))
-		}
-		return ds
-	})
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) {
+			bottest.TestDispatcher(t, func(t *testing.T, n int, h bot.Handler, opts ...bot.DispatcherOption) []*bot.Dispatcher {
+				url := testserver.Redis(t)
+				var ds []*bot.Dispatcher
+				for range n {
+					ropts, err := redis.ParseURL(url)
+					if err != nil {
+						t.Fatalf("redis.ParseURL = %v", err)
+					}
+					c := redis.NewClient(ropts)
+					t.Cleanup(func() { c.Close() })
+					ds = append(ds, bot.NewDispatcher(newStore(t, c, cfg.opts...), h, opts...))
+				}
+				return ds
+			})
+		})
+	}
 }
 
 // counter is a go-redis hook that counts round trips: each command or
@@ -182,21 +226,24 @@ var shopHandler = bot.HandlerFunc(func(ctx context.Context, state []byte, m bot.
 })
 
 // TestRoundTrips checks that a Dispatch costs two round trips to Redis,
-// also when its replies are queued for delivery (Update.Deliver).
+// also when its replies are queued for delivery (Update.Deliver), and with
+// pseudonyms.
 func TestRoundTrips(t *testing.T) {
 	for _, tt := range []struct {
-		name string
-		opts []bot.DispatcherOption
+		name  string
+		opts  []bot.DispatcherOption
+		sopts []redisdialogs.Option
 	}{
-		{"plain", nil},
-		{"deliver", []bot.DispatcherOption{bot.WithDelivery(bot.WebChat)}},
+		{"plain", nil, nil},
+		{"deliver", []bot.DispatcherOption{bot.WithDelivery(bot.WebChat)}, nil},
+		{"pseudonyms", []bot.DispatcherOption{bot.WithDelivery(bot.WebChat)}, configs[1].opts},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := newClient(t)
 			var rt counter
 			c.AddHook(&rt)
-			d := bot.NewDispatcher(newStore(t, c), shopHandler, tt.opts...)
+			d := bot.NewDispatcher(newStore(t, c, tt.sopts...), shopHandler, tt.opts...)
 			ms := shortConversation("rt")
 			if _, err := d.Dispatch(ctx, ms[0]); err != nil { // loads the scripts
 				t.Fatal(err)
@@ -223,11 +270,18 @@ func TestRoundTrips(t *testing.T) {
 
 // TestIdleAfterDelivery checks that a conversation whose replies were all
 // delivered keeps nothing for the outbound queue: no delivery fields in
-// its hash, no member in the queue's set.
+// its hash (with pseudonyms, not the raw key either), no member in the
+// queue's set.
 func TestIdleAfterDelivery(t *testing.T) {
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) { testIdleAfterDelivery(t, cfg.opts...) })
+	}
+}
+
+func testIdleAfterDelivery(t *testing.T, opts ...redisdialogs.Option) {
 	ctx := context.Background()
 	c := newClient(t)
-	s := newStore(t, c)
+	s := newStore(t, c, opts...)
 	d := bot.NewDispatcher(s, shopHandler, bot.WithDelivery(bot.WebChat))
 	const conv = "Zk3pQ9xV2mT8rL1aB4cD6e"
 	key := bot.WebChat + ":" + conv
@@ -261,11 +315,18 @@ func TestIdleAfterDelivery(t *testing.T) {
 }
 
 // TestIdleSession checks what an idle conversation leaves in Redis: no
-// lock or queue, a TTL on every key, and under 2 KB in all (MEMORY USAGE).
+// lock or queue, a TTL on every key, and under 2 KB in all (MEMORY USAGE);
+// with pseudonyms, no key name holds the conversation's id.
 func TestIdleSession(t *testing.T) {
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) { testIdleSession(t, cfg.opts...) })
+	}
+}
+
+func testIdleSession(t *testing.T, opts ...redisdialogs.Option) {
 	ctx := context.Background()
 	c := newClient(t)
-	s := newStore(t, c)
+	s := newStore(t, c, opts...)
 	d := bot.NewDispatcher(s, shopHandler)
 	const conv = "Zk3pQ9xV2mT8rL1aB4cD6e" // a web-chat session id
 	for _, m := range shortConversation(conv) {
@@ -306,5 +367,74 @@ func TestIdleSession(t *testing.T) {
 	}
 	if total >= 2048 {
 		t.Errorf("an idle 3-turn session takes %d bytes, want under 2 KB", total)
+	}
+	for _, k := range keys {
+		if len(opts) > 0 && strings.Contains(k, conv) {
+			t.Errorf("with pseudonyms, key %q holds the conversation's id %q", k, conv)
+		}
+	}
+}
+
+// pseudonym computes the documented pseudonym of key under secret, and the
+// namespace of secret, independently of the package.
+func pseudonym(secret []byte, key string) (name, namespace string) {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("bottega-conv-v1\x00" + key))
+	name = base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
+	mac = hmac.New(sha256.New, secret)
+	mac.Write([]byte("bottega-queue-v1"))
+	return name, base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:6])
+}
+
+// TestPseudonymFormula checks that the key names, the pub/sub channel and
+// the outbound queue follow the documented formula, which sqldialogs
+// shares, and that the raw key is kept in the hash while queued only.
+func TestPseudonymFormula(t *testing.T) {
+	ctx := context.Background()
+	secret := []byte("a secret for the known-answer test")
+	const key = "telegram:777000111"
+	name, ns := pseudonym(secret, key)
+	c := newClient(t)
+	s := newStore(t, c, redisdialogs.WithPseudonyms(secret))
+	want := []string{"m", "s", "l", "d", "k", "q"}
+	for i, x := range want {
+		want[i] = "bottega:{" + name + "}:" + x
+	}
+	if got := s.Keys(key); !slices.Equal(got, want) {
+		t.Errorf("Keys(%q) = %q, want %q", key, got, want)
+	}
+	if outbox, dead := s.QueueKeys(); outbox != "bottega:outbox:"+ns || dead != "bottega:outbox:dead" {
+		t.Errorf("QueueKeys() = %q, %q; want %q, %q", outbox, dead, "bottega:outbox:"+ns, "bottega:outbox:dead")
+	}
+
+	ps := c.PSubscribe(ctx, "bottega:ev:*")
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatalf("PSUBSCRIBE = %v", err)
+	}
+	d := bot.NewDispatcher(s, shopHandler, bot.WithDelivery(bot.Telegram))
+	if _, err := d.Dispatch(ctx, bot.Message{Channel: bot.Telegram, ID: "1", Conversation: "777000111", Text: "ciao"}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := ps.ReceiveTimeout(ctx, 5*time.Second)
+	if m, ok := msg.(*redis.Message); !ok || !strings.HasSuffix(m.Channel, ":"+name) || strings.Contains(m.Channel, "777000111") {
+		t.Errorf("the commit published %v, %v; want a message on a channel named by the pseudonym %q", msg, err, name)
+	}
+	if got := c.HGet(ctx, want[0], "ok").Val(); got != key {
+		t.Errorf("hash field ok while queued = %q, want %q", got, key)
+	}
+	outbox, _ := s.QueueKeys()
+	if got := c.ZRange(ctx, outbox, 0, -1).Val(); !slices.Equal(got, []string{name}) {
+		t.Errorf("outbound queue members = %q, want the pseudonym %q", got, name)
+	}
+	p, err := s.Due(ctx, time.Now(), 10, time.Minute)
+	if err != nil || len(p) != 1 || p[0].Key != key {
+		t.Fatalf("Due = %+v, %v; want %q", p, err, key)
+	}
+	if err := s.Settle(ctx, p[0], bot.Outcome{Through: p[0].Last}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.HExists(ctx, want[0], "ok").Val(); got {
+		t.Errorf("hash field ok exists once delivered, want it deleted")
 	}
 }

@@ -2,21 +2,24 @@ package redisdialogs
 
 import "github.com/redis/go-redis/v9"
 
-// The keys of one conversation share a hash tag, {conversation key}, so
-// they sit in one Redis Cluster slot:
+// The keys of one conversation share a hash tag, {name}, so they sit in
+// one Redis Cluster slot; the name is the conversation key, or its
+// pseudonym with WithPseudonyms:
 //
 //	m  hash    n: last log Seq, q: highest Message.Seq committed,
 //	           v: state version, f: last fencing token, t: last queue ticket;
 //	           while the conversation is in the outbound queue also
 //	           oc: delivery cursor, oa: failed attempts, os: since (Unix ms),
-//	           and while it is leased ot: lease token, ol: lease end (Unix ms)
+//	           ok: the conversation key, with pseudonyms only (Due returns
+//	           it), and while it is leased ot: lease token, ol: lease end
+//	           (Unix ms)
 //	s  string  session state (expires SessionTTL after the last commit)
 //	l  list    log entries, Seq n-LLEN+1 … n (expires LogTTL after the last)
 //	d  zset    done message IDs scored by their expiry (Unix ms)
 //	k  string  the lock: the holder's fencing token (PX lease)
 //	q  zset    the queue: members "ticket:expiry:id" scored by Seq
 //
-// Two keys are global: the outbound queue, a zset of conversation keys
+// Two keys are global: the outbound queue, a zset of conversation names
 // scored by when each is next due (Unix ms; the lease end while leased,
 // +inf while held), and the dead letters, a list of JSON bot.DeadLetter
 // values, newest first, trimmed to maxDeadLetters. The commit script
@@ -36,7 +39,7 @@ import "github.com/redis/go-redis/v9"
 
 // deliveryFields are the fields of hash m that exist only while the
 // conversation is in the outbound queue.
-const deliveryFields = "'oc', 'oa', 'os', 'ot', 'ol'"
+const deliveryFields = "'oc', 'oa', 'os', 'ok', 'ot', 'ol'"
 
 // acquireScript: KEYS m s d k q; ARGV id, seq, inOrder ("1"/"0"), lease ms,
 // wait ms. Returns {1, token, version, last Seq, state|nil} for a grant,
@@ -87,19 +90,22 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], 86400000)
 return {status}
 `)
 
-// commitScript: KEYS m s d k l q outbox dead; ARGV token, version, done
+// commitScript: KEYS m s d k l q outbox dead, and with forget and
+// pseudonyms the legacy keys (see forgetScript); ARGV token, version, done
 // id, seq, state mode ("k" keep, "s" set, "d" delete), state, session ms,
 // dedupe ms, log ms, meta ms, event channel, flags ("f" forget, "o"
-// deliver), conversation key, dead-letter prefix, entries…. Returns {1,
-// last log Seq, version}, {0} when the lock is lost, {-1, version} when
-// the version moved.
+// deliver), conversation name, dead-letter prefix, raw conversation key
+// (with pseudonyms, else empty), entries…. Returns {1, last log Seq,
+// version}, {0} when the lock is lost, {-1, version} when the version
+// moved.
 //
 // Forget deletes the state, the log, the done marks, the queue places, the
-// delivery fields, the outbound queue's member and the conversation's dead
-// letters first; the counters stay, so Seq numbers continue. Deliver with
-// entries puts the conversation in the outbound queue, due now, with its
-// cursor before the new entries; a held conversation becomes due now, and
-// one that is due, leased or waiting for a retry keeps its time.
+// delivery fields, the outbound queue's member, the conversation's dead
+// letters and its legacy keys first; the counters stay, so Seq numbers
+// continue. Deliver with entries puts the conversation in the outbound
+// queue, due now, with its cursor before the new entries (and its raw key,
+// with pseudonyms); a held conversation becomes due now, and one that is
+// due, leased or waiting for a retry keeps its time.
 var commitScript = redis.NewScript(`
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then return {0} end
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
@@ -120,6 +126,10 @@ if string.find(flags, 'f', 1, true) then
   local p = ARGV[14]
   for _, x in ipairs(redis.call('LRANGE', KEYS[8], 0, -1)) do
     if string.sub(x, 1, #p) == p then redis.call('LREM', KEYS[8], 0, x) end
+  end
+  if #KEYS > 8 then
+    redis.call('DEL', KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14])
+    redis.call('ZREM', KEYS[15], ARGV[15])
   end
 end
 local mode = ARGV[5]
@@ -142,17 +152,18 @@ local seq = tonumber(ARGV[4])
 if seq > 0 and seq > tonumber(redis.call('HGET', KEYS[1], 'q') or '0') then
   redis.call('HSET', KEYS[1], 'q', ARGV[4])
 end
-local n = #ARGV - 14
+local n = #ARGV - 15
 local last
 if n > 0 then
   last = redis.call('HINCRBY', KEYS[1], 'n', n)
-  redis.call('RPUSH', KEYS[5], unpack(ARGV, 15))
+  redis.call('RPUSH', KEYS[5], unpack(ARGV, 16))
   redis.call('PEXPIRE', KEYS[5], ARGV[9])
   if string.find(flags, 'o', 1, true) then
     local due = redis.call('ZSCORE', KEYS[7], conv)
     if not due then
       redis.call('ZADD', KEYS[7], clock(), conv)
       redis.call('HSET', KEYS[1], 'oc', last - n, 'oa', 0, 'os', clock())
+      if ARGV[15] ~= '' then redis.call('HSET', KEYS[1], 'ok', ARGV[15]) end
     elseif due == 'inf' then
       redis.call('ZADD', KEYS[7], clock(), conv)
     end
@@ -186,9 +197,12 @@ if from > to then return {from, {}} end
 return {from, redis.call('LRANGE', KEYS[2], from - first, to - first)}
 `)
 
-// forgetScript: KEYS m s d k q l outbox dead; ARGV conversation key,
-// dead-letter prefix. It deletes what commitScript's forget does, and the
-// lock, so that a turn in flight cannot write back what it read.
+// forgetScript: KEYS m s d k q l outbox dead, and with pseudonyms the
+// legacy keys: m s d k q l under the raw conversation key and the outbound
+// queue of raw keys; ARGV conversation name, dead-letter prefix, raw
+// conversation key. It deletes what commitScript's forget does, and the
+// lock, so that a turn in flight cannot write back what it read. The
+// legacy keys go whole: their names hold the raw key.
 var forgetScript = redis.NewScript(`
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 redis.call('HDEL', KEYS[1], ` + deliveryFields + `)
@@ -197,20 +211,26 @@ local p = ARGV[2]
 for _, x in ipairs(redis.call('LRANGE', KEYS[8], 0, -1)) do
   if string.sub(x, 1, #p) == p then redis.call('LREM', KEYS[8], 0, x) end
 end
+if #KEYS > 8 then
+  redis.call('DEL', KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14])
+  redis.call('ZREM', KEYS[15], ARGV[3])
+end
 return 1
 `)
 
 // dueScript: KEYS outbox; ARGV now ms, n, lease ms, key prefix. It leases
 // up to n conversations due at or before now, oldest first, and returns
-// {key, cursor, last Seq, attempts, since ms, token} for each. A member
-// whose hash lost its delivery fields (it expired) leaves the queue.
+// {key, cursor, last Seq, attempts, since ms, token} for each, the key
+// being the raw key kept in the hash (ok) with pseudonyms, else the
+// member. A member whose hash lost its delivery fields (it expired) leaves
+// the queue.
 var dueScript = redis.NewScript(`
 local now, lease = tonumber(ARGV[1]), tonumber(ARGV[3])
 local out = {}
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
 for _, conv in ipairs(due) do
   local m = ARGV[4] .. '{' .. conv .. '}:m'
-  local f = redis.call('HMGET', m, 'oc', 'oa', 'os', 'n')
+  local f = redis.call('HMGET', m, 'oc', 'oa', 'os', 'n', 'ok')
   if not f[3] then
     redis.call('ZREM', KEYS[1], conv)
   else
@@ -218,13 +238,13 @@ for _, conv in ipairs(due) do
     redis.call('HSET', m, 'ot', tk, 'ol', now + lease)
     redis.call('ZADD', KEYS[1], now + lease, conv)
     if redis.call('PTTL', m) < 86400000 then redis.call('PEXPIRE', m, 86400000) end
-    out[#out + 1] = {conv, tonumber(f[1]), tonumber(f[4] or '0'), tonumber(f[2]), tonumber(f[3]), tk}
+    out[#out + 1] = {f[5] or conv, tonumber(f[1]), tonumber(f[4] or '0'), tonumber(f[2]), tonumber(f[3]), tk}
   end
 end
 return out
 `)
 
-// settleScript: KEYS m outbox dead; ARGV conversation key, token,
+// settleScript: KEYS m outbox dead; ARGV conversation name, token,
 // through, retry ms (0 for none), hold ("1"/"0"), the lease's last Seq,
 // max dead letters, dead letters…. Returns {1} when settled, {0} when the
 // lease is lost, {-2, last Seq} when through is beyond the log's last Seq.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bottega-shop/bottega/bot"
+	"github.com/bottega-shop/bottega/dialogs/sqldialogs"
 	"github.com/bottega-shop/bottega/internal/sqldb"
 	"github.com/bottega-shop/bottega/internal/testserver"
 )
@@ -19,9 +20,10 @@ var trivial = bot.HandlerFunc(func(ctx context.Context, state []byte, m bot.Mess
 
 // BenchmarkDispatch measures Dispatch with a trivial handler on SQLite and,
 // when BOTTEGA_TEST_POSTGRES is set, Postgres: dispatches per second and
-// allocations. "serial" and "serial-deliver" (replies queued for the
-// outbound queue, as on Telegram and Messenger) run always; "parallel" (16
-// goroutines per CPU, 64 conversations each) only with BOTTEGA_BENCH=1.
+// allocations. "serial", "serial-deliver" (replies queued for the outbound
+// queue, as on Telegram and Messenger) and "serial-pseudonyms" (the same,
+// with WithPseudonyms) run always; "parallel" (16 goroutines per CPU, 64
+// conversations each) only with BOTTEGA_BENCH=1.
 //
 //	BOTTEGA_BENCH=1 go test -run '^$' -bench Dispatch ./dialogs/sqldialogs/
 func BenchmarkDispatch(b *testing.B) {
@@ -33,24 +35,28 @@ func BenchmarkDispatch(b *testing.B) {
 		{"postgres", func(b *testing.B) *sqldb.DB { return testserver.PostgresDB(b) }},
 	}
 	for _, db := range dbs {
-		b.Run(db.name+"/serial", func(b *testing.B) { benchDispatch(b, db.open(b), 1, 64) })
+		b.Run(db.name+"/serial", func(b *testing.B) { benchDispatch(b, db.open(b), nil, 1, 64) })
 		b.Run(db.name+"/serial-deliver", func(b *testing.B) {
-			benchDispatch(b, db.open(b), 1, 64, bot.WithDelivery(bot.Telegram))
+			benchDispatch(b, db.open(b), nil, 1, 64, bot.WithDelivery(bot.Telegram))
+		})
+		b.Run(db.name+"/serial-pseudonyms", func(b *testing.B) {
+			benchDispatch(b, db.open(b), configs[1].opts, 1, 64, bot.WithDelivery(bot.Telegram))
 		})
 		b.Run(db.name+"/parallel", func(b *testing.B) {
 			if os.Getenv("BOTTEGA_BENCH") != "1" {
 				b.Skip("set BOTTEGA_BENCH=1 to run")
 			}
-			benchDispatch(b, db.open(b), 16, 64)
+			benchDispatch(b, db.open(b), nil, 16, 64)
 		})
 	}
 }
 
 // benchDispatch dispatches to convs conversations per goroutine, in turn:
-// one goroutine, or goroutines × GOMAXPROCS of them.
-func benchDispatch(b *testing.B, db *sqldb.DB, goroutines, convs int, opts ...bot.DispatcherOption) {
+// one goroutine, or goroutines × GOMAXPROCS of them, on a Store made with
+// sopts.
+func benchDispatch(b *testing.B, db *sqldb.DB, sopts []sqldialogs.Option, goroutines, convs int, opts ...bot.DispatcherOption) {
 	ctx := context.Background()
-	d := bot.NewDispatcher(newStore(b, db), trivial, opts...)
+	d := bot.NewDispatcher(newStore(b, db, sopts...), trivial, opts...)
 	var gs atomic.Int64
 	loop := func(more func() bool) {
 		g := gs.Add(1)

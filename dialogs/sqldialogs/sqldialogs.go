@@ -31,9 +31,36 @@
 // them, and dead letters after 30 days. Lease times and expiry use the
 // Store's clock (see WithNow), so replicas sharing Postgres need
 // synchronised clocks (NTP).
+//
+// Pseudonyms. A conversation key names the shopper on their platform
+// ("telegram:777000111"). With WithPseudonyms, the rows of a conversation
+// — in dialog_conversations, dialog_entries, dialog_done and dialog_queue —
+// and its Postgres notifications are keyed by an HMAC of the key under a
+// secret (see pseudonym.go), so that once a conversation is forgotten, and
+// its row of counters is all that is left, no row leads back to the
+// person. The raw key is stored in one place only, and only while the
+// outbound queue needs it to deliver: the row's out_key, set by the commit
+// that queues replies and cleared when the conversation leaves the queue
+// (or is forgotten). Dead letters keep the raw key, for the admin who
+// reads them, until Sweep or Forget deletes them. Each conversation in the
+// queue carries the namespace of its store's secret (out_ns), and Due and
+// Backlog see only their own, so stores with different secrets on one
+// database (replicas during a change of secret) do not lease each other's
+// conversations.
+//
+// Turning pseudonyms on, or changing the secret, starts every session over:
+// rows written under the old keys are not found under the new ones, and
+// expire (Sweep deletes them once their state and log have expired).
+// Replies queued and not yet sent at the switch stay queued under the old
+// namespace: switch when the outbound queue is drained (Backlog) or accept
+// that they are not sent. No data migration is needed. Forget, and a
+// commit with Update.Forget, also delete the rows a conversation left under
+// its raw key before pseudonyms were turned on, so an erasure in the
+// meantime erases them too.
 package sqldialogs
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"embed"
@@ -72,7 +99,11 @@ const fenceKeep = 24 * time.Hour
 type Store struct {
 	db  *sqldb.DB
 	now func() time.Time
-	hub hub
+	hub hub // by row key (see Store.row)
+
+	secret     []byte         // WithPseudonyms
+	pseudonyms *pseudonymizer // nil without WithPseudonyms
+	ns         string         // out_ns of the conversations this Store queues
 
 	forUpdate  string // row lock suffix for SELECT, Postgres only
 	skipLocked string // the same, skipping locked rows (Due)
@@ -100,6 +131,19 @@ func WithNow(now func() time.Time) Option {
 	return func(s *Store) { s.now = now }
 }
 
+// WithPseudonyms keys each conversation's rows and notifications by a
+// pseudonym of its key, an HMAC under secret, and keeps the raw key only
+// while replies wait for delivery (see the package comment). Stores
+// sharing a database must share the secret to share conversations. New
+// returns an error if secret is empty.
+func WithPseudonyms(secret []byte) Option {
+	secret = bytes.Clone(secret)
+	if secret == nil {
+		secret = []byte{}
+	}
+	return func(s *Store) { s.secret = secret }
+}
+
 // New returns a Store on db, first applying the dialogs migrations. The
 // caller keeps ownership of db and closes it after the Store.
 func New(db *sqldb.DB, opts ...Option) (*Store, error) {
@@ -107,6 +151,13 @@ func New(db *sqldb.DB, opts ...Option) (*Store, error) {
 	s.hub.subs = make(map[string]map[chan struct{}]struct{})
 	for _, o := range opts {
 		o(s)
+	}
+	if s.secret != nil {
+		if len(s.secret) == 0 {
+			return nil, errors.New("sqldialogs: WithPseudonyms needs a secret")
+		}
+		s.pseudonyms = newPseudonymizer(s.secret)
+		s.ns, s.secret = s.pseudonyms.namespace(), nil
 	}
 	if db.Dialect == sqldb.Postgres {
 		s.forUpdate, s.skipLocked = " FOR UPDATE", " FOR UPDATE SKIP LOCKED"
@@ -138,6 +189,24 @@ func (s *Store) Close() error {
 
 func (s *Store) micros() int64 { return sqldb.Micros(s.now()) }
 
+// row returns what conversation key's rows are keyed by: its pseudonym, or
+// the key itself without WithPseudonyms. Error messages use it too.
+func (s *Store) row(key string) string {
+	if s.pseudonyms == nil {
+		return key
+	}
+	return s.pseudonyms.of(key)
+}
+
+// queuedKey is what out_key holds while a conversation is queued: the raw
+// key when rows are keyed by pseudonyms, else NULL (Due returns conv_key).
+func (s *Store) queuedKey(key string) any {
+	if s.pseudonyms == nil {
+		return nil
+	}
+	return key
+}
+
 func wrap(op, key string, err error) error {
 	if errors.Is(err, bot.ErrDuplicate) || errors.Is(err, bot.ErrBusy) || errors.Is(err, bot.ErrGap) {
 		return err
@@ -147,11 +216,12 @@ func wrap(op, key string, err error) error {
 
 // Acquire implements bot.Store.
 func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Lease, error) {
+	row := s.row(key)
 	switch {
 	case key == "" || c.MessageID == "":
-		return nil, fmt.Errorf("sqldialogs: acquire %q: conversation and message id are required", key)
+		return nil, fmt.Errorf("sqldialogs: acquire %q: conversation and message id are required", row)
 	case c.Lease <= 0 || c.Wait <= 0:
-		return nil, fmt.Errorf("sqldialogs: acquire %q: lease and wait must be positive", key)
+		return nil, fmt.Errorf("sqldialogs: acquire %q: lease and wait must be positive", row)
 	}
 	now := s.micros()
 	var (
@@ -166,21 +236,21 @@ func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Leas
 		// The upsert locks the row until the transaction ends.
 		err := tx.QueryRowContext(ctx, `INSERT INTO dialog_conversations (conv_key) VALUES ($1)
 			ON CONFLICT (conv_key) DO UPDATE SET fence = dialog_conversations.fence
-			RETURNING fence, lock_token, lock_until, msg_seq, version, state, state_until`, key).
+			RETURNING fence, lock_token, lock_until, msg_seq, version, state, state_until`, row).
 			Scan(&fence, &token, &until, &msgSeq, &version, &state, &stateUntil)
 		if err != nil {
 			return err
 		}
 		var one int
 		err = tx.QueryRowContext(ctx, `SELECT 1 FROM dialog_done
-			WHERE conv_key = $1 AND message_id = $2 AND expires_at > $3`, key, c.MessageID, now).Scan(&one)
+			WHERE conv_key = $1 AND message_id = $2 AND expires_at > $3`, row, c.MessageID, now).Scan(&one)
 		switch {
 		case err == nil:
 			return bot.ErrDuplicate
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM dialog_queue WHERE conv_key = $1 AND expires_at <= $2`, key, now); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dialog_queue WHERE conv_key = $1 AND expires_at <= $2`, row, now); err != nil {
 			return err
 		}
 		var (
@@ -188,7 +258,7 @@ func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Leas
 			headSeq int64
 		)
 		err = tx.QueryRowContext(ctx, `SELECT message_id, seq FROM dialog_queue
-			WHERE conv_key = $1 ORDER BY seq, id LIMIT 1`, key).Scan(&headID, &headSeq)
+			WHERE conv_key = $1 ORDER BY seq, id LIMIT 1`, row).Scan(&headID, &headSeq)
 		empty := errors.Is(err, sql.ErrNoRows)
 		if err != nil && !empty {
 			return err
@@ -204,13 +274,13 @@ func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Leas
 				status = bot.ErrGap
 			} else {
 				if !empty {
-					if _, err := tx.ExecContext(ctx, `DELETE FROM dialog_queue WHERE conv_key = $1 AND message_id = $2`, key, c.MessageID); err != nil {
+					if _, err := tx.ExecContext(ctx, `DELETE FROM dialog_queue WHERE conv_key = $1 AND message_id = $2`, row, c.MessageID); err != nil {
 						return err
 					}
 				}
 				fence++
 				if _, err := tx.ExecContext(ctx, `UPDATE dialog_conversations SET fence = $2, lock_token = $2, lock_until = $3
-					WHERE conv_key = $1`, key, fence, now+c.Lease.Microseconds()); err != nil {
+					WHERE conv_key = $1`, row, fence, now+c.Lease.Microseconds()); err != nil {
 					return err
 				}
 				lease = &bot.Lease{Key: key, MessageID: c.MessageID, Token: fence, Version: version, LastSeq: msgSeq}
@@ -222,14 +292,14 @@ func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Leas
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO dialog_queue (conv_key, message_id, seq, expires_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (conv_key, message_id) DO UPDATE SET expires_at = excluded.expires_at`,
-			key, c.MessageID, c.Seq, now+c.Wait.Microseconds()); err != nil {
+			row, c.MessageID, c.Seq, now+c.Wait.Microseconds()); err != nil {
 			return err
 		}
 		return nil
 	})
 	switch {
 	case err != nil:
-		return nil, wrap("acquire", key, err)
+		return nil, wrap("acquire", row, err)
 	case lease == nil:
 		return nil, status
 	}
@@ -240,8 +310,9 @@ func (s *Store) Acquire(ctx context.Context, key string, c bot.Claim) (*bot.Leas
 // conversation due in the outbound queue (see Due); with u.Forget it first
 // erases the conversation as Forget does, in the same transaction.
 func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.Entry, error) {
+	row := s.row(l.Key)
 	if u.SessionTTL <= 0 || u.DedupeTTL <= 0 || u.LogTTL <= 0 {
-		return nil, fmt.Errorf("sqldialogs: commit %q: expiry times must be positive", l.Key)
+		return nil, fmt.Errorf("sqldialogs: commit %q: expiry times must be positive", row)
 	}
 	out := make([]bot.Entry, len(u.Entries))
 	replies := make([]any, len(u.Entries))
@@ -252,7 +323,7 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		if e.Reply != nil {
 			b, err := json.Marshal(e.Reply)
 			if err != nil {
-				return nil, fmt.Errorf("sqldialogs: commit %q: encode reply: %w", l.Key, err)
+				return nil, fmt.Errorf("sqldialogs: commit %q: encode reply: %w", row, err)
 			}
 			replies[i] = string(b)
 		}
@@ -265,7 +336,7 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		)
 		err := tx.QueryRowContext(ctx, `SELECT lock_token, lock_until, version, state_until, log_until, last_seq, msg_seq,
 				out_state, out_due, out_cursor, out_attempts, out_since, out_token, out_lease_until
-			FROM dialog_conversations WHERE conv_key = $1`+s.forUpdate, l.Key).
+			FROM dialog_conversations WHERE conv_key = $1`+s.forUpdate, row).
 			Scan(&token, &until, &version, &stateUntil, &logUntil, &lastSeq, &msgSeq,
 				&q.state, &q.due, &q.cursor, &q.attempts, &q.since, &q.token, &q.leaseUntil)
 		switch {
@@ -279,14 +350,14 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 			return fmt.Errorf("version %d: %w", l.Version, bot.ErrStale)
 		}
 		if u.Forget {
-			if err := s.erase(ctx, tx, l.Key); err != nil {
+			if err := s.erase(ctx, tx, l.Key, row); err != nil {
 				return err
 			}
 			stateUntil, logUntil, q = 0, 0, delivery{leaseUntil: q.leaseUntil}
 		}
 		if len(out) > 0 {
 			if logUntil <= now && lastSeq > 0 && !u.Forget { // the log expired: drop it whole
-				if _, err := tx.ExecContext(ctx, `DELETE FROM dialog_entries WHERE conv_key = $1`, l.Key); err != nil {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM dialog_entries WHERE conv_key = $1`, row); err != nil {
 					return err
 				}
 			}
@@ -300,15 +371,20 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		}
 		first := lastSeq + 1
 		lastSeq += int64(len(out))
+		outKey, outNS := any(nil), ""
+		if q.state != outNone {
+			outKey, outNS = s.queuedKey(l.Key), s.ns
+		}
 		if u.KeepState {
 			if stateUntil > now {
 				stateUntil = now + u.SessionTTL.Microseconds()
 			}
 			_, err = tx.ExecContext(ctx, `UPDATE dialog_conversations
 				SET state_until = $2, log_until = $3, last_seq = $4, msg_seq = $5, lock_token = 0,
-					out_state = $6, out_due = $7, out_cursor = $8, out_attempts = $9, out_since = $10, out_token = $11
-				WHERE conv_key = $1`, l.Key, stateUntil, logUntil, lastSeq, msgSeq,
-				q.state, q.due, q.cursor, q.attempts, q.since, q.token)
+					out_state = $6, out_due = $7, out_cursor = $8, out_attempts = $9, out_since = $10, out_token = $11,
+					out_key = $12, out_ns = $13
+				WHERE conv_key = $1`, row, stateUntil, logUntil, lastSeq, msgSeq,
+				q.state, q.due, q.cursor, q.attempts, q.since, q.token, outKey, outNS)
 		} else {
 			var state []byte
 			if len(u.State) > 0 {
@@ -316,9 +392,10 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 			}
 			_, err = tx.ExecContext(ctx, `UPDATE dialog_conversations
 				SET state = $2, version = version + 1, state_until = $3, log_until = $4, last_seq = $5, msg_seq = $6, lock_token = 0,
-					out_state = $7, out_due = $8, out_cursor = $9, out_attempts = $10, out_since = $11, out_token = $12
-				WHERE conv_key = $1`, l.Key, state, now+u.SessionTTL.Microseconds(), logUntil, lastSeq, msgSeq,
-				q.state, q.due, q.cursor, q.attempts, q.since, q.token)
+					out_state = $7, out_due = $8, out_cursor = $9, out_attempts = $10, out_since = $11, out_token = $12,
+					out_key = $13, out_ns = $14
+				WHERE conv_key = $1`, row, state, now+u.SessionTTL.Microseconds(), logUntil, lastSeq, msgSeq,
+				q.state, q.due, q.cursor, q.attempts, q.since, q.token, outKey, outNS)
 		}
 		if err != nil {
 			return err
@@ -326,7 +403,7 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		if len(out) > 0 {
 			var b strings.Builder
 			b.WriteString(`INSERT INTO dialog_entries (conv_key, seq, sender, message_id, body, reply, at, sealed) VALUES `)
-			args := []any{l.Key}
+			args := []any{row}
 			for i := range out {
 				out[i].Seq = first + int64(i)
 				if i > 0 {
@@ -347,12 +424,12 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		if u.MessageID != "" {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO dialog_done (conv_key, message_id, expires_at) VALUES ($1, $2, $3)
 				ON CONFLICT (conv_key, message_id) DO UPDATE SET expires_at = excluded.expires_at`,
-				l.Key, u.MessageID, now+u.DedupeTTL.Microseconds()); err != nil {
+				row, u.MessageID, now+u.DedupeTTL.Microseconds()); err != nil {
 				return err
 			}
 		}
 		if len(out) > 0 && s.db.Dialect == sqldb.Postgres {
-			payload := l.Key
+			payload := row
 			if len(payload) > maxNotifyKey {
 				payload = ""
 			}
@@ -363,20 +440,21 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		return nil
 	})
 	if err != nil {
-		return nil, wrap("commit", l.Key, err)
+		return nil, wrap("commit", row, err)
 	}
 	if len(out) > 0 {
-		s.hub.signal(l.Key)
+		s.hub.signal(row)
 	}
 	return out, nil
 }
 
 // Release implements bot.Store.
 func (s *Store) Release(ctx context.Context, key, messageID string, token int64) error {
+	row := s.row(key)
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		// The conversation's row first, as in Acquire and Commit.
 		var held int64
-		err := tx.QueryRowContext(ctx, `SELECT lock_token FROM dialog_conversations WHERE conv_key = $1`+s.forUpdate, key).Scan(&held)
+		err := tx.QueryRowContext(ctx, `SELECT lock_token FROM dialog_conversations WHERE conv_key = $1`+s.forUpdate, row).Scan(&held)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -384,30 +462,31 @@ func (s *Store) Release(ctx context.Context, key, messageID string, token int64)
 			return err
 		}
 		if token != 0 && held == token {
-			if _, err := tx.ExecContext(ctx, `UPDATE dialog_conversations SET lock_token = 0 WHERE conv_key = $1`, key); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE dialog_conversations SET lock_token = 0 WHERE conv_key = $1`, row); err != nil {
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM dialog_queue WHERE conv_key = $1 AND message_id = $2`, key, messageID)
+		_, err = tx.ExecContext(ctx, `DELETE FROM dialog_queue WHERE conv_key = $1 AND message_id = $2`, row, messageID)
 		return err
 	})
 	if err != nil {
-		return wrap("release", key, err)
+		return wrap("release", row, err)
 	}
 	return nil
 }
 
 // Entries implements bot.Store.
 func (s *Store) Entries(ctx context.Context, key string, after int64, limit int) ([]bot.Entry, error) {
+	row := s.row(key)
 	if limit <= 0 {
-		return nil, fmt.Errorf("sqldialogs: entries of %q: limit %d, want > 0", key, limit)
+		return nil, fmt.Errorf("sqldialogs: entries of %q: limit %d, want > 0", row, limit)
 	}
 	rows, err := s.db.R.QueryContext(ctx, `SELECT seq, sender, message_id, body, reply, at, sealed FROM dialog_entries
 		WHERE conv_key = $1 AND seq > $2
 		  AND EXISTS (SELECT 1 FROM dialog_conversations WHERE conv_key = $1 AND log_until > $3)
-		ORDER BY seq LIMIT $4`, key, after, s.micros(), limit)
+		ORDER BY seq LIMIT $4`, row, after, s.micros(), limit)
 	if err != nil {
-		return nil, wrap("entries of", key, err)
+		return nil, wrap("entries of", row, err)
 	}
 	defer rows.Close()
 	out := []bot.Entry{}
@@ -418,19 +497,19 @@ func (s *Store) Entries(ctx context.Context, key string, after int64, limit int)
 			at    int64
 		)
 		if err := rows.Scan(&e.Seq, &e.From, &e.MessageID, &e.Text, &reply, &at, &e.Sealed); err != nil {
-			return nil, wrap("entries of", key, err)
+			return nil, wrap("entries of", row, err)
 		}
 		e.At = sqldb.Time(at)
 		if reply.Valid {
 			e.Reply = new(bot.Reply)
 			if err := json.Unmarshal([]byte(reply.String), e.Reply); err != nil {
-				return nil, wrap("entries of", key, fmt.Errorf("entry %d: %w", e.Seq, err))
+				return nil, wrap("entries of", row, fmt.Errorf("entry %d: %w", e.Seq, err))
 			}
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap("entries of", key, err)
+		return nil, wrap("entries of", row, err)
 	}
 	return out, nil
 }
@@ -440,7 +519,8 @@ func (s *Store) Entries(ctx context.Context, key string, after int64, limit int)
 // database (replicas) arrive through LISTEN. On SQLite only this Store's
 // commits are seen: use one Store per database file.
 func (s *Store) Subscribe(ctx context.Context, key string) (<-chan struct{}, func()) {
-	ch, ok := s.hub.add(key)
+	row := s.row(key)
+	ch, ok := s.hub.add(row)
 	if !ok {
 		return ch, func() {}
 	}
@@ -455,7 +535,7 @@ func (s *Store) Subscribe(ctx context.Context, key string) (<-chan struct{}, fun
 		t.Stop()
 	}
 	var once sync.Once
-	cancel := func() { once.Do(func() { s.hub.remove(key, ch) }) }
+	cancel := func() { once.Do(func() { s.hub.remove(row, ch) }) }
 	stop := context.AfterFunc(ctx, cancel)
 	return ch, func() { stop(); cancel() }
 }

@@ -3,6 +3,9 @@ package sqldialogs_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -31,12 +34,38 @@ func newStore(t testing.TB, db *sqldb.DB, opts ...sqldialogs.Option) *sqldialogs
 	return s
 }
 
-func TestStoreSQLite(t *testing.T) {
-	bottest.TestStore(t, func(t *testing.T) bot.Store { return newStore(t, testserver.SQLiteDB(t, "")) })
+// configs are the configurations the contract suites run in: conversations
+// under their raw keys, and under pseudonyms.
+var configs = []struct {
+	name string
+	opts []sqldialogs.Option
+}{
+	{"raw", nil},
+	{"pseudonyms", []sqldialogs.Option{sqldialogs.WithPseudonyms([]byte("sqldialogs test secret, 32 bytes or more"))}},
 }
 
-func TestStorePostgres(t *testing.T) {
-	bottest.TestStore(t, func(t *testing.T) bot.Store { return newStore(t, testserver.PostgresDB(t)) })
+// backends open a fresh database of each kind.
+var backends = []struct {
+	name string
+	open func(t *testing.T) *sqldb.DB
+}{
+	{"sqlite", func(t *testing.T) *sqldb.DB { return testserver.SQLiteDB(t, "") }},
+	{"postgres", func(t *testing.T) *sqldb.DB { return testserver.PostgresDB(t) }},
+}
+
+// eachConfig runs f for every backend and configuration.
+func eachConfig(t *testing.T, f func(t *testing.T, open func(t *testing.T) *sqldb.DB, opts []sqldialogs.Option)) {
+	for _, be := range backends {
+		for _, cfg := range configs {
+			t.Run(be.name+"/"+cfg.name, func(t *testing.T) { f(t, be.open, cfg.opts) })
+		}
+	}
+}
+
+func TestStore(t *testing.T) {
+	eachConfig(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB, opts []sqldialogs.Option) {
+		bottest.TestStore(t, func(t *testing.T) bot.Store { return newStore(t, open(t), opts...) })
+	})
 }
 
 type outboxStore = interface {
@@ -44,26 +73,49 @@ type outboxStore = interface {
 	bot.OutboxStore
 }
 
-func TestOutboxStoreSQLite(t *testing.T) {
-	bottest.TestOutboxStore(t, func(t *testing.T) outboxStore { return newStore(t, testserver.SQLiteDB(t, "")) })
-}
-
-func TestOutboxStorePostgres(t *testing.T) {
-	bottest.TestOutboxStore(t, func(t *testing.T) outboxStore { return newStore(t, testserver.PostgresDB(t)) })
-}
-
-func TestErasureSQLite(t *testing.T) {
-	bottest.TestErasure(t, func(t *testing.T) (bot.Store, bottest.Contents) {
-		db := testserver.SQLiteDB(t, "")
-		return newStore(t, db), contents(db)
+func TestOutboxStore(t *testing.T) {
+	eachConfig(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB, opts []sqldialogs.Option) {
+		bottest.TestOutboxStore(t, func(t *testing.T) outboxStore { return newStore(t, open(t), opts...) })
 	})
 }
 
-func TestErasurePostgres(t *testing.T) {
-	bottest.TestErasure(t, func(t *testing.T) (bot.Store, bottest.Contents) {
-		db := testserver.PostgresDB(t)
-		return newStore(t, db), contents(db)
+func TestErasure(t *testing.T) {
+	eachConfig(t, func(t *testing.T, open func(t *testing.T) *sqldb.DB, opts []sqldialogs.Option) {
+		bottest.TestErasure(t, func(t *testing.T) (bot.Store, bottest.Contents) {
+			db := open(t)
+			return newStore(t, db, opts...), contents(db)
+		})
 	})
+}
+
+func TestPseudonyms(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			bottest.TestPseudonyms(t, func(t *testing.T, secrets ...[]byte) ([]bot.Store, bottest.Contents) {
+				db := be.open(t)
+				var stores []bot.Store
+				for _, secret := range secrets {
+					var opts []sqldialogs.Option
+					if secret != nil {
+						opts = append(opts, sqldialogs.WithPseudonyms(secret))
+					}
+					stores = append(stores, newStore(t, db, opts...))
+				}
+				return stores, contents(db)
+			})
+		})
+	}
+}
+
+// TestPseudonymsNeedASecret checks that New refuses pseudonyms without a
+// secret, which would make them anyone's to compute.
+func TestPseudonymsNeedASecret(t *testing.T) {
+	for _, secret := range [][]byte{nil, {}} {
+		if s, err := sqldialogs.New(testserver.SQLiteDB(t, ""), sqldialogs.WithPseudonyms(secret)); err == nil {
+			s.Close()
+			t.Errorf("New(WithPseudonyms(%q)) = nil error, want an error", secret)
+		}
+	}
 }
 
 // contents dumps every row of every table in db.
@@ -200,27 +252,35 @@ func TestUpgrade(t *testing.T) {
 // TestDispatcherSQLite shares one Store among the Dispatchers, as the
 // embedded mode runs: one process per database file.
 func TestDispatcherSQLite(t *testing.T) {
-	bottest.TestDispatcher(t, func(t *testing.T, n int, h bot.Handler, opts ...bot.DispatcherOption) []*bot.Dispatcher {
-		s := newStore(t, testserver.SQLiteDB(t, ""))
-		var ds []*bot.Dispatcher
-		for range n {
-			ds = append(ds, bot.NewDispatcher(s, h, opts...))
-		}
-		return ds
-	})
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) {
+			bottest.TestDispatcher(t, func(t *testing.T, n int, h bot.Handler, opts ...bot.DispatcherOption) []*bot.Dispatcher {
+				s := newStore(t, testserver.SQLiteDB(t, ""), cfg.opts...)
+				var ds []*bot.Dispatcher
+				for range n {
+					ds = append(ds, bot.NewDispatcher(s, h, opts...))
+				}
+				return ds
+			})
+		})
+	}
 }
 
 // TestDispatcherPostgres gives each Dispatcher a connection pool and Store
 // of its own on one database, as replicas sharing Postgres have.
 func TestDispatcherPostgres(t *testing.T) {
-	bottest.TestDispatcher(t, func(t *testing.T, n int, h bot.Handler, opts ...bot.DispatcherOption) []*bot.Dispatcher {
-		url := testserver.Postgres(t)
-		var ds []*bot.Dispatcher
-		for range n {
-			ds = append(ds, bot.NewDispatcher(newStore(t, testserver.PostgresDB(t, url)), h, opts...))
-		}
-		return ds
-	})
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) {
+			bottest.TestDispatcher(t, func(t *testing.T, n int, h bot.Handler, opts ...bot.DispatcherOption) []*bot.Dispatcher {
+				url := testserver.Postgres(t)
+				var ds []*bot.Dispatcher
+				for range n {
+					ds = append(ds, bot.NewDispatcher(newStore(t, testserver.PostgresDB(t, url), cfg.opts...), h, opts...))
+				}
+				return ds
+			})
+		})
+	}
 }
 
 // clock is a settable time for WithNow.
@@ -307,13 +367,19 @@ func TestSweep(t *testing.T) {
 }
 
 // TestSweepOutbox checks what Sweep does to the outbound queue: a queued
-// conversation whose log expired leaves it, and dead letters go after 30
-// days.
+// conversation whose log expired leaves it (and, with pseudonyms, its raw
+// key goes), and dead letters go after 30 days.
 func TestSweepOutbox(t *testing.T) {
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) { testSweepOutbox(t, cfg.opts...) })
+	}
+}
+
+func testSweepOutbox(t *testing.T, opts ...sqldialogs.Option) {
 	ctx := context.Background()
 	db := testserver.SQLiteDB(t, "")
 	clk := &clock{t: time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)}
-	s := newStore(t, db, sqldialogs.WithNow(clk.now))
+	s := newStore(t, db, append(opts, sqldialogs.WithNow(clk.now))...)
 	d := bot.NewDispatcher(s, trivial, bot.WithDelivery(bot.Telegram),
 		bot.WithSessionTTL(time.Hour), bot.WithDedupeTTL(time.Hour), bot.WithLogTTL(3*time.Hour))
 	for i, conv := range []string{"a", "b"} {
@@ -356,6 +422,9 @@ func TestSweepOutbox(t *testing.T) {
 	sweep()
 	if n := backlog(); n != 0 {
 		t.Errorf("backlog after the log of the queued conversation expired = %d, want 0: nothing is left to deliver", n)
+	}
+	if keys := queryStrings(t, db, `SELECT out_key FROM dialog_conversations WHERE out_key IS NOT NULL`); len(keys) != 0 {
+		t.Errorf("out_key after the conversations left the queue = %q, want none", keys)
 	}
 	if n := count(t, db, "dialog_dead_letters"); n != 1 {
 		t.Errorf("%d dead letters after 4 hours, want 1", n)
@@ -409,5 +478,50 @@ func TestSQLitePersists(t *testing.T) {
 	}
 	if len(got) != 2 || string(got[1]) != "a" {
 		t.Errorf("handler saw states %q, want the second to see %q", got, "a")
+	}
+}
+
+// TestPseudonymFormula checks that rows are keyed by the documented
+// pseudonym, which redisdialogs shares, and that the raw key and the
+// secret's namespace are in the row only while it is queued.
+func TestPseudonymFormula(t *testing.T) {
+	ctx := context.Background()
+	secret := []byte("a secret for the known-answer test")
+	const key = "telegram:777000111"
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("bottega-conv-v1\x00" + key))
+	name := base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
+	mac = hmac.New(sha256.New, secret)
+	mac.Write([]byte("bottega-queue-v1"))
+	ns := base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:6])
+
+	db := testserver.SQLiteDB(t, "")
+	s := newStore(t, db, sqldialogs.WithPseudonyms(secret))
+	d := bot.NewDispatcher(s, trivial, bot.WithDelivery(bot.Telegram))
+	if _, err := d.Dispatch(ctx, bot.Message{Channel: bot.Telegram, ID: "1", Conversation: "777000111", Text: "ciao"}); err != nil {
+		t.Fatal(err)
+	}
+	row := func() (conv string, outKey *string, outNS string) {
+		t.Helper()
+		if err := db.R.QueryRow(`SELECT conv_key, out_key, out_ns FROM dialog_conversations`).Scan(&conv, &outKey, &outNS); err != nil {
+			t.Fatal(err)
+		}
+		return conv, outKey, outNS
+	}
+	if conv, outKey, outNS := row(); conv != name || outKey == nil || *outKey != key || outNS != ns {
+		t.Errorf("row while queued: conv_key %q, out_key %v, out_ns %q; want %q, %q, %q", conv, outKey, outNS, name, key, ns)
+	}
+	if got := queryStrings(t, db, `SELECT DISTINCT conv_key FROM dialog_entries`); len(got) != 1 || got[0] != name {
+		t.Errorf("dialog_entries keys = %q, want the pseudonym %q", got, name)
+	}
+	ps, err := s.Due(ctx, time.Now(), 10, time.Minute)
+	if err != nil || len(ps) != 1 || ps[0].Key != key {
+		t.Fatalf("Due = %+v, %v; want %q", ps, err, key)
+	}
+	if err := s.Settle(ctx, ps[0], bot.Outcome{Through: ps[0].Last}); err != nil {
+		t.Fatal(err)
+	}
+	if conv, outKey, outNS := row(); conv != name || outKey != nil || outNS != "" {
+		t.Errorf("row once delivered: conv_key %q, out_key %v, out_ns %q; want %q, NULL, \"\"", conv, outKey, outNS, name)
 	}
 }
