@@ -93,7 +93,7 @@ type Store struct {
 	prefix       string
 	events       string // pub/sub channel prefix, with the database number
 	outbox, dead string // the outbound queue's keys (see QueueKeys)
-	pseudonyms   *pseudonymizer
+	pseudonyms   *bot.Pseudonymizer
 	legacyOutbox string // the outbound queue of raw keys, with pseudonyms
 
 	mu     sync.Mutex
@@ -134,7 +134,7 @@ func WithPseudonyms(secret []byte) Option {
 	if len(secret) == 0 {
 		panic("redisdialogs: WithPseudonyms needs a secret")
 	}
-	p := newPseudonymizer(secret)
+	p := bot.NewPseudonymizer(secret)
 	return func(s *Store) { s.pseudonyms = p }
 }
 
@@ -150,7 +150,7 @@ func New(client *redis.Client, opts ...Option) *Store {
 	s.outbox, s.dead = s.prefix+"outbox", s.prefix+"outbox:dead"
 	if s.pseudonyms != nil {
 		s.legacyOutbox = s.outbox
-		s.outbox += ":" + s.pseudonyms.namespace()
+		s.outbox += ":" + s.pseudonyms.Namespace()
 	}
 	return s
 }
@@ -161,8 +161,8 @@ func (s *Store) name(key string) string {
 	if s.pseudonyms == nil {
 		return key
 	}
-	var buf [pseudonymLen]byte
-	return string(s.pseudonyms.append(buf[:0], key))
+	var buf [bot.PseudonymLen]byte
+	return string(s.pseudonyms.Append(buf[:0], key))
 }
 
 // Close stops the Store's pub/sub connection and closes every subscriber's
@@ -200,8 +200,8 @@ func (s *Store) keys(key string, suffixes ...string) []string {
 	if s.pseudonyms == nil {
 		return s.keysNamed(key, suffixes...)
 	}
-	var buf [pseudonymLen]byte
-	return s.keysNamed(string(s.pseudonyms.append(buf[:0], key)), suffixes...)
+	var buf [bot.PseudonymLen]byte
+	return s.keysNamed(string(s.pseudonyms.Append(buf[:0], key)), suffixes...)
 }
 
 // keysNamed is keys for the conversation named name (see Store.name).

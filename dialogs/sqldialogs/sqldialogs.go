@@ -101,9 +101,9 @@ type Store struct {
 	now func() time.Time
 	hub hub // by row key (see Store.row)
 
-	secret     []byte         // WithPseudonyms
-	pseudonyms *pseudonymizer // nil without WithPseudonyms
-	ns         string         // out_ns of the conversations this Store queues
+	secret     []byte             // WithPseudonyms
+	pseudonyms *bot.Pseudonymizer // nil without WithPseudonyms
+	ns         string             // out_ns of the conversations this Store queues
 
 	forUpdate  string // row lock suffix for SELECT, Postgres only
 	skipLocked string // the same, skipping locked rows (Due)
@@ -156,8 +156,8 @@ func New(db *sqldb.DB, opts ...Option) (*Store, error) {
 		if len(s.secret) == 0 {
 			return nil, errors.New("sqldialogs: WithPseudonyms needs a secret")
 		}
-		s.pseudonyms = newPseudonymizer(s.secret)
-		s.ns, s.secret = s.pseudonyms.namespace(), nil
+		s.pseudonyms = bot.NewPseudonymizer(s.secret)
+		s.ns, s.secret = s.pseudonyms.Namespace(), nil
 	}
 	if db.Dialect == sqldb.Postgres {
 		s.forUpdate, s.skipLocked = " FOR UPDATE", " FOR UPDATE SKIP LOCKED"
@@ -195,7 +195,7 @@ func (s *Store) row(key string) string {
 	if s.pseudonyms == nil {
 		return key
 	}
-	return s.pseudonyms.of(key)
+	return s.pseudonyms.Of(key)
 }
 
 // queuedKey is what out_key holds while a conversation is queued: the raw

@@ -1,4 +1,4 @@
-package redisdialogs
+package bot
 
 import (
 	"bytes"
@@ -9,32 +9,32 @@ import (
 	"sync"
 )
 
-// Pseudonyms. With WithPseudonyms, a conversation's Redis keys and pub/sub
-// channel are named after
+// Pseudonyms. A conversation store built with pseudonyms (redisdialogs and
+// sqldialogs WithPseudonyms) names a conversation's keys and rows
 //
 //	base64url(HMAC-SHA256(secret, "bottega-conv-v1\x00" + key)[:16])
 //
 // (22 characters, unpadded) instead of its key, which names the shopper
-// ("telegram:777000111"). sqldialogs names its rows the same way. 128 bits
-// make a collision between two conversations negligible.
+// ("telegram:777000111"). 128 bits make a collision between two
+// conversations negligible.
 
 // pseudonymDomain separates conversation pseudonyms from the other uses
 // of the secret (session signing, the keyring).
 const pseudonymDomain = "bottega-conv-v1\x00"
 
-// queueDomain derives the name of the outbound queue of the stores that
-// share a secret.
+// queueDomain derives the namespace of the outbound queue that the stores
+// sharing a secret share.
 const queueDomain = "bottega-queue-v1"
 
-// pseudonymLen is the length of a pseudonym: 16 bytes in base64.
-const pseudonymLen = 22
+// PseudonymLen is the length of a pseudonym: 16 bytes in base64.
+const PseudonymLen = 22
 
 // maxMACBuffer bounds the buffer a pooled MAC keeps between uses.
 const maxMACBuffer = 1024
 
-// pseudonymizer computes pseudonyms under one secret. It is safe for
-// concurrent use.
-type pseudonymizer struct {
+// Pseudonymizer computes conversation pseudonyms under one secret. It is
+// safe for concurrent use.
+type Pseudonymizer struct {
 	pool sync.Pool // of *macState
 }
 
@@ -43,29 +43,36 @@ type macState struct {
 	buf []byte
 }
 
-func newPseudonymizer(secret []byte) *pseudonymizer {
+// NewPseudonymizer returns a Pseudonymizer under secret.
+func NewPseudonymizer(secret []byte) *Pseudonymizer {
 	secret = bytes.Clone(secret)
-	p := &pseudonymizer{}
+	p := &Pseudonymizer{}
 	p.pool.New = func() any {
 		return &macState{h: hmac.New(sha256.New, secret), buf: make([]byte, 0, 128)}
 	}
 	return p
 }
 
-// append appends the pseudonym of conversation key to dst.
-func (p *pseudonymizer) append(dst []byte, key string) []byte {
+// Of returns the pseudonym of conversation key.
+func (p *Pseudonymizer) Of(key string) string {
+	var buf [PseudonymLen]byte
+	return string(p.Append(buf[:0], key))
+}
+
+// Append appends the pseudonym of conversation key to dst.
+func (p *Pseudonymizer) Append(dst []byte, key string) []byte {
 	return p.appendSum(dst, pseudonymDomain, key, 16)
 }
 
-// namespace returns a short name that the stores sharing p's secret share,
-// and stores with another secret do not.
-func (p *pseudonymizer) namespace() string {
+// Namespace returns a short name that the stores sharing p's secret
+// share, and stores with another secret do not.
+func (p *Pseudonymizer) Namespace() string {
 	return string(p.appendSum(nil, queueDomain, "", 6))
 }
 
 // appendSum appends the first n bytes of HMAC(domain+s), base64url-encoded,
 // to dst.
-func (p *pseudonymizer) appendSum(dst []byte, domain, s string, n int) []byte {
+func (p *Pseudonymizer) appendSum(dst []byte, domain, s string, n int) []byte {
 	m := p.pool.Get().(*macState)
 	m.h.Reset()
 	m.buf = append(append(m.buf[:0], domain...), s...)
