@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -129,6 +131,7 @@ func (l *load) conversation(ctx context.Context, sc script, pace *pacer, out *[]
 		return err
 	}
 	defer c.ws.Close()
+	frames := c.frames() // closing the socket ends its reader
 	l.sessions.Add(1)
 
 	prev, prevAt := "", -1 // the previous turn's message id and sample
@@ -148,10 +151,11 @@ func (l *load) conversation(ctx context.Context, sc script, pace *pacer, out *[]
 		c.ws.SetReadDeadline(start.Add(l.cfg.turnTimeout))
 		acked, answered := false, false
 		for !acked || !answered {
-			f, err := c.read()
-			if err != nil {
-				return readError(err)
+			sf, ok := <-frames
+			if !ok || sf.err != nil {
+				return readError(cmp.Or(sf.err, io.ErrUnexpectedEOF))
 			}
+			f := &sf.f
 			switch f.Type {
 			case "entry":
 				if f.Entry.From != bot.FromBot {
@@ -162,9 +166,9 @@ func (l *load) conversation(ctx context.Context, sc script, pace *pacer, out *[]
 					answered = true
 				case prev:
 					// A later reply to the previous turn: its last entry
-					// came now.
+					// came when the reader took it off the socket.
 					if prevAt >= 0 {
-						(*out)[prevAt].lat = max((*out)[prevAt].lat, time.Since(prevStart))
+						(*out)[prevAt].lat = max((*out)[prevAt].lat, sf.at.Sub(prevStart))
 					}
 				}
 			case "ack":
@@ -253,6 +257,42 @@ func (c *chatConn) send(f webchat.ClientFrame) error {
 	}
 	c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	return c.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+// stampedFrame is a frame with the time it was read off the socket.
+type stampedFrame struct {
+	f   frame
+	at  time.Time
+	err error
+}
+
+// frames reads the socket in a goroutine of its own from now on, so that
+// each frame is stamped when it arrives, not when the shopper gets round
+// to it (a turn's later replies arrive while the shopper waits for its
+// next turn). The channel closes after the first read error, which it
+// carries; closing the socket ends the goroutine.
+func (c *chatConn) frames() <-chan stampedFrame {
+	ch := make(chan stampedFrame, 64)
+	go func() {
+		defer close(ch)
+		for {
+			f, err := c.read()
+			sf := stampedFrame{at: time.Now(), err: err}
+			if f != nil {
+				sf.f = *f
+			}
+			select {
+			case ch <- sf:
+			default:
+				// The shopper stopped reading (its conversation ended);
+				// drop frames until the socket is closed.
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
 }
 
 // read returns the next frame; it is valid until the next read.
