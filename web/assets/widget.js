@@ -162,11 +162,23 @@
   function scroll() { log.scrollTop = log.scrollHeight; }
   function note(text, cls) { log.appendChild(el("div", cls || "note", text)); scroll(); }
 
+  // safeURL resolves a link against the Bottega server (an export link is
+  // "/privacy/export/…" on the server, not on the shop's page) and keeps
+  // only http and https links.
+  function safeURL(u) {
+    try {
+      var r = new URL(u, server);
+      return r.protocol === "http:" || r.protocol === "https:" ? r.href : "";
+    } catch (e) { return ""; }
+  }
+
   function renderButtons(container, buttons) {
     (buttons || []).forEach(function (b) {
       if (b.url) {
+        var href = safeURL(b.url);
+        if (!href) return;
         var a = el("a", null, b.title);
-        a.href = b.url;
+        a.href = href;
         a.target = "_blank";
         a.rel = "noopener noreferrer";
         container.appendChild(a);
@@ -207,9 +219,9 @@
       var cards = el("div", "cards");
       r.cards.forEach(function (c) {
         var card = el("div", "card");
-        if (c.image_url) {
+        if (c.image_url && safeURL(c.image_url)) {
           var img = el("img");
-          img.src = c.image_url;
+          img.src = safeURL(c.image_url);
           img.alt = c.title || "";
           img.loading = "lazy";
           img.addEventListener("error", function () { img.remove(); });

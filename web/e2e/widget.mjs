@@ -114,6 +114,23 @@ try {
     await page.screenshot({ path: join(shots, "reloaded.png") });
   });
 
+  await check("the export link downloads the shopper's data, once", async () => {
+    await page.locator("input").fill("esporta i miei dati");
+    await page.keyboard.press("Enter");
+    const link = page.locator('.msg.bot a[href*="/privacy/export/"]').last();
+    await link.waitFor({ timeout: 15000 });
+    const href = await link.getAttribute("href");
+    const origin = new URL(page.url()).origin;
+    assert.ok(href.startsWith(origin + "/privacy/export/"), `export link ${href} is not on the Bottega server ${origin}`);
+    const res = await page.request.get(href);
+    assert.equal(res.status(), 200, "export download");
+    const body = await res.json();
+    assert.equal(body.format, "bottega.export/v1");
+    assert.ok(body.conversations.length > 0, "the export holds no conversation");
+    const again = await page.request.get(href);
+    assert.equal(again.status(), 410, "a used export link answered again");
+  });
+
   await check("Escape closes the chat and focus returns to the launcher", async () => {
     await page.locator("input").focus();
     await page.keyboard.press("Escape");
