@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/sashabaranov/go-openai"
@@ -21,9 +23,19 @@ type chat struct {
 	dispatcher *bot.Dispatcher
 	webchat    *webchat.Channel
 	outbox     bot.OutboxStore             // the store's outbound queue, for the push channels
-	sweep      func(context.Context) error // deletes expired SQL rows; nil on Redis
-	close      func() error
+	sweep      func(context.Context) error // deletes expired SQL rows
+	// archive moves the logs of idle conversations from Redis to SQL and
+	// reports how many it moved; nil without Redis.
+	archive func(ctx context.Context, now time.Time, n int) (int, error)
+	close   func() error
 }
+
+// Archiver settings: how often the loop looks for idle conversations and
+// how many it moves per call.
+const (
+	archiveEvery = 5 * time.Second
+	archiveBatch = 200
+)
 
 // openChat builds the conversation stack. Consent and data rights come
 // from p: the engine asks and records consent on p's ledger and serves the
@@ -52,8 +64,16 @@ func openChat(cfg *config, b *backends, p *privacy, log *slog.Logger) (*chat, er
 		bot.Forgetter
 	}
 	if b.redis != nil {
-		rs := redisdialogs.New(b.redis, redisdialogs.WithPseudonyms([]byte(cfg.SecretKey)))
-		store, c.outbox, c.close = rs, rs, rs.Close
+		// Redis keeps sessions and the tail of each log; the transcripts
+		// go to the system of record (the SQL store's archive).
+		ss, err := sqldialogs.New(b.db)
+		if err != nil {
+			return nil, fmt.Errorf("transcript archive: %w", err)
+		}
+		rs := redisdialogs.New(b.redis, redisdialogs.WithPseudonyms([]byte(cfg.SecretKey)),
+			redisdialogs.WithArchive(ss.Archive()))
+		store, c.outbox, c.sweep, c.archive = rs, rs, ss.Sweep, rs.ArchiveDue
+		c.close = func() error { return errors.Join(rs.Close(), ss.Close()) }
 	} else {
 		ss, err := sqldialogs.New(b.db, sqldialogs.WithPseudonyms([]byte(cfg.SecretKey)))
 		if err != nil {
@@ -75,8 +95,14 @@ func openChat(cfg *config, b *backends, p *privacy, log *slog.Logger) (*chat, er
 	return c, nil
 }
 
-// sweepLoop deletes expired conversation rows every hour until ctx ends.
+// sweepLoop deletes expired conversation rows every hour, and with Redis
+// moves idle conversations' logs to SQL every few seconds, until ctx ends.
 func (c *chat) sweepLoop(ctx context.Context, log *slog.Logger) {
+	if c.archive != nil {
+		var wg sync.WaitGroup
+		wg.Go(func() { c.archiveLoop(ctx, log) })
+		defer wg.Wait()
+	}
 	if c.sweep == nil {
 		return
 	}
@@ -89,6 +115,29 @@ func (c *chat) sweepLoop(ctx context.Context, log *slog.Logger) {
 		case <-t.C:
 			if err := c.sweep(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("sweeping expired conversations failed", "err", err)
+			}
+		}
+	}
+}
+
+// archiveLoop moves the logs of idle conversations from Redis to SQL
+// every archiveEvery until ctx ends; replicas may run it at once.
+func (c *chat) archiveLoop(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(archiveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for {
+				n, err := c.archive(ctx, time.Now(), archiveBatch)
+				if err != nil && ctx.Err() == nil {
+					log.Warn("archiving conversation logs failed", "err", err)
+				}
+				if err != nil || n < archiveBatch {
+					break
+				}
 			}
 		}
 	}

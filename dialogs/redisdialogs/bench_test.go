@@ -7,11 +7,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/bottega-shop/bottega/bot"
 	"github.com/bottega-shop/bottega/dialogs/redisdialogs"
+	"github.com/bottega-shop/bottega/internal/testserver"
 )
 
 // trivial is the benchmarks' handler: a small state and one reply.
@@ -23,8 +25,9 @@ var trivial = bot.HandlerFunc(func(ctx context.Context, state []byte, m bot.Mess
 // handler: dispatches per second, allocations, round trips per dispatch
 // and the bytes an idle session keeps after a short conversation.
 // "serial", "serial-deliver" (replies queued for the outbound queue, as on
-// Telegram and Messenger) and "serial-pseudonyms" (the same, with
-// WithPseudonyms) run always; "parallel" (64 goroutines over 4096
+// Telegram and Messenger), "serial-pseudonyms" (the same, with
+// WithPseudonyms) and "serial-archive" (the same, with the archive on
+// SQLite; its idle session is eight turns, then archived) run always; "parallel" (64 goroutines over 4096
 // conversations) only with BOTTEGA_BENCH=1.
 //
 //	BOTTEGA_TEST_REDIS=redis://127.0.0.1:6379 BOTTEGA_BENCH=1 go test -run '^$' -bench Dispatch ./dialogs/redisdialogs/
@@ -33,6 +36,10 @@ func BenchmarkDispatch(b *testing.B) {
 	b.Run("serial-deliver", func(b *testing.B) { benchDispatch(b, 1, 64, nil, bot.WithDelivery(bot.Telegram)) })
 	b.Run("serial-pseudonyms", func(b *testing.B) {
 		benchDispatch(b, 1, 64, configs[1].opts, bot.WithDelivery(bot.Telegram))
+	})
+	b.Run("serial-archive", func(b *testing.B) {
+		sopts := append(configs[1].opts, redisdialogs.WithArchive(newArchive(b, testserver.SQLiteDB(b, ""))))
+		benchDispatch(b, 1, 64, sopts, bot.WithDelivery(bot.Telegram))
 	})
 	b.Run("parallel", func(b *testing.B) {
 		if os.Getenv("BOTTEGA_BENCH") != "1" {
@@ -89,15 +96,25 @@ func benchDispatch(b *testing.B, goroutines, convs int, sopts []redisdialogs.Opt
 }
 
 // idleSessionBytes runs the three-turn shortConversation and returns the
-// MEMORY USAGE of the keys it leaves.
-func idleSessionBytes(b *testing.B, c *redis.Client, s interface{ Keys(string) []string }) int64 {
+// MEMORY USAGE of the keys it leaves; with an archive, it runs eight turns
+// and archives them first.
+func idleSessionBytes(b *testing.B, c *redis.Client, s *redisdialogs.Store) int64 {
 	ctx := context.Background()
-	d := bot.NewDispatcher(s.(bot.Store), shopHandler)
+	d := bot.NewDispatcher(s, shopHandler)
 	const conv = "Zk3pQ9xV2mT8rL1aB4cD6e"
-	for _, m := range shortConversation(conv) {
+	_, err := s.ArchiveDue(ctx, time.Now(), 1)
+	archive := err == nil
+	ms := shortConversation(conv)
+	if archive {
+		ms = longConversation(conv)
+	}
+	for _, m := range ms {
 		if _, err := d.Dispatch(ctx, m); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if archive {
+		archiveAll(b, s)
 	}
 	var total int64
 	for _, k := range s.Keys(bot.WebChat + ":" + conv) {

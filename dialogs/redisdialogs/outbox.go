@@ -124,7 +124,9 @@ func (s *Store) Backlog(ctx context.Context) (int, error) {
 
 // Forget implements bot.Forgetter: it deletes conversation key's state,
 // log, done marks, queue places, lock, pending delivery and dead letters,
-// and with WithPseudonyms every key it had under its raw key before. A
+// and with WithPseudonyms every key it had under its raw key before. With
+// WithArchive it then erases the archived entries (see ArchiveDue for
+// what happens if that step fails). A
 // turn in flight then fails to commit with bot.ErrLockLost. The hash of
 // counters stays until it expires, so Seq numbers and fencing tokens
 // continue.
@@ -133,8 +135,16 @@ func (s *Store) Forget(ctx context.Context, key string) error {
 		return fmt.Errorf("redisdialogs: forget: no conversation")
 	}
 	name := s.name(key)
-	ks := s.appendLegacy(append(s.keysNamed(name, "m", "s", "d", "k", "q", "l"), s.outbox, s.dead), key)
-	if err := forgetScript.Run(ctx, s.rdb, ks, name, deadPrefix(key), key).Err(); err != nil {
+	ks := s.appendLegacy(append(s.keysNamed(name, "m", "s", "d", "k", "q", "l"), s.outbox, s.dead, s.archiveSet), key)
+	arch := ""
+	if s.archive != nil {
+		arch = "a"
+	}
+	gen, err := forgetScript.Run(ctx, s.rdb, ks, name, deadPrefix(key), key, arch).Int64()
+	if err != nil {
+		return fmt.Errorf("redisdialogs: forget %q: %w", name, err)
+	}
+	if err := s.forgetArchived(ctx, name, gen, key); err != nil {
 		return fmt.Errorf("redisdialogs: forget %q: %w", name, err)
 	}
 	return nil

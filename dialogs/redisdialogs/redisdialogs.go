@@ -25,7 +25,10 @@
 // and the raw key with pseudonyms) and the conversation's member of the
 // outbound set only while it has entries to deliver: once delivered, it
 // keeps nothing for the queue. The dead letters are one list of at most
-// maxDeadLetters entries.
+// maxDeadLetters entries. With WithArchive the log is only a tail: the
+// entries of a conversation idle for the archive delay move to the SQL
+// system of record (see archive.go), and the idle conversation keeps its
+// hash, state and done marks, under 1 KB after eight turns.
 //
 // Forget, or a commit with Update.Forget, deletes everything but the
 // counters in the hash (last Seq, version, fencing and queue tickets),
@@ -96,6 +99,10 @@ type Store struct {
 	pseudonyms   *bot.Pseudonymizer
 	legacyOutbox string // the outbound queue of raw keys, with pseudonyms
 
+	archive      Archive       // WithArchive, else nil
+	archiveDelay time.Duration // WithArchiveDelay
+	archiveSet   string        // the archive's sorted set of due conversations
+
 	mu     sync.Mutex
 	ps     *redis.PubSub
 	topics map[string]*topic // by channel name
@@ -140,7 +147,7 @@ func WithPseudonyms(secret []byte) Option {
 
 // New returns a Store on client, which the caller keeps and closes.
 func New(client *redis.Client, opts ...Option) *Store {
-	s := &Store{rdb: client, prefix: DefaultPrefix, topics: make(map[string]*topic)}
+	s := &Store{rdb: client, prefix: DefaultPrefix, topics: make(map[string]*topic), archiveDelay: DefaultArchiveDelay}
 	for _, o := range opts {
 		o(s)
 	}
@@ -148,9 +155,11 @@ func New(client *redis.Client, opts ...Option) *Store {
 	// stores on different databases of one server stay apart.
 	s.events = s.prefix + "ev:" + strconv.Itoa(client.Options().DB) + ":"
 	s.outbox, s.dead = s.prefix+"outbox", s.prefix+"outbox:dead"
+	s.archiveSet = s.prefix + "archive"
 	if s.pseudonyms != nil {
 		s.legacyOutbox = s.outbox
 		s.outbox += ":" + s.pseudonyms.Namespace()
+		s.archiveSet += ":" + s.pseudonyms.Namespace()
 	}
 	return s
 }
@@ -289,6 +298,14 @@ type record struct {
 	Sealed    []byte     `json:"x,omitempty"`
 }
 
+// entry returns r as the entry seq of conversation key.
+func (r *record) entry(key string, seq int64) bot.Entry {
+	return bot.Entry{
+		Seq: seq, Conversation: key, From: r.From, MessageID: r.MessageID,
+		Text: r.Text, Reply: r.Reply, At: time.UnixMicro(r.At).UTC(), Sealed: r.Sealed,
+	}
+}
+
 // Commit implements bot.Store.
 func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.Entry, error) {
 	name := s.name(l.Key)
@@ -311,14 +328,18 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 	if u.Deliver {
 		flags += "o"
 	}
+	if s.archive != nil {
+		flags += "a"
+	}
 	raw := "" // the raw key, kept while queued, if the names hide it
 	if s.pseudonyms != nil {
 		raw = l.Key
 	}
-	args := make([]any, 0, 15+len(u.Entries))
+	args := make([]any, 0, 16+len(u.Entries))
 	args = append(args, l.Token, l.Version, u.MessageID, u.Seq, mode, state,
 		u.SessionTTL.Milliseconds(), u.DedupeTTL.Milliseconds(), u.LogTTL.Milliseconds(),
-		max(u.SessionTTL, u.LogTTL, fenceKeep).Milliseconds(), s.events+name, flags, name, dead, raw)
+		max(u.SessionTTL, u.LogTTL, fenceKeep).Milliseconds(), s.events+name, flags, name, dead, raw,
+		s.archiveDelay.Milliseconds())
 	out := make([]bot.Entry, len(u.Entries))
 	for i, e := range u.Entries {
 		e.Conversation = l.Key
@@ -330,7 +351,7 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		}
 		args = append(args, b)
 	}
-	ks := append(s.keysNamed(name, "m", "s", "d", "k", "l", "q"), s.outbox, s.dead)
+	ks := append(s.keysNamed(name, "m", "s", "d", "k", "l", "q"), s.outbox, s.dead, s.archiveSet)
 	if u.Forget {
 		ks = s.appendLegacy(ks, l.Key)
 	}
@@ -347,6 +368,14 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		last, _ := res[1].(int64)
 		for i := range out {
 			out[i].Seq = last - int64(len(out)) + 1 + int64(i)
+		}
+		if u.Forget && s.archive != nil && len(res) > 3 {
+			// The turn is committed: the erasure of the archived copies
+			// is retried by ArchiveDue if it fails here (see archive.go).
+			gen, _ := res[3].(int64)
+			if err := s.forgetArchived(ctx, name, gen, l.Key); err != nil {
+				return nil, fmt.Errorf("redisdialogs: commit %q: %w", name, err)
+			}
 		}
 		return out, nil
 	}
@@ -371,11 +400,15 @@ func (s *Store) Release(ctx context.Context, key, messageID string, token int64)
 	return nil
 }
 
-// Entries implements bot.Store.
+// Entries implements bot.Store. With WithArchive it reads the entries
+// moved to the archive from there and the rest from Redis.
 func (s *Store) Entries(ctx context.Context, key string, after int64, limit int) ([]bot.Entry, error) {
 	name := s.name(key)
 	if limit <= 0 {
 		return nil, fmt.Errorf("redisdialogs: entries of %q: limit %d, want > 0", name, limit)
+	}
+	if s.archive != nil {
+		return s.archivedEntries(ctx, key, name, after, limit)
 	}
 	res, err := entriesScript.Run(ctx, s.rdb, s.keysNamed(name, "m", "l"), after, limit).Slice()
 	if err != nil {
@@ -393,10 +426,7 @@ func (s *Store) Entries(ctx context.Context, key string, after int64, limit int)
 		if err := json.Unmarshal([]byte(raw), &r); err != nil {
 			return nil, fmt.Errorf("redisdialogs: entries of %q: entry %d: %w", name, from+int64(i), err)
 		}
-		out = append(out, bot.Entry{
-			Seq: from + int64(i), Conversation: key, From: r.From, MessageID: r.MessageID,
-			Text: r.Text, Reply: r.Reply, At: time.UnixMicro(r.At).UTC(), Sealed: r.Sealed,
-		})
+		out = append(out, r.entry(key, from+int64(i)))
 	}
 	return out, nil
 }

@@ -226,8 +226,8 @@ var shopHandler = bot.HandlerFunc(func(ctx context.Context, state []byte, m bot.
 })
 
 // TestRoundTrips checks that a Dispatch costs two round trips to Redis,
-// also when its replies are queued for delivery (Update.Deliver), and with
-// pseudonyms.
+// also when its replies are queued for delivery (Update.Deliver), with
+// pseudonyms, and with the archive.
 func TestRoundTrips(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -237,10 +237,14 @@ func TestRoundTrips(t *testing.T) {
 		{"plain", nil, nil},
 		{"deliver", []bot.DispatcherOption{bot.WithDelivery(bot.WebChat)}, nil},
 		{"pseudonyms", []bot.DispatcherOption{bot.WithDelivery(bot.WebChat)}, configs[1].opts},
+		{"archive", []bot.DispatcherOption{bot.WithDelivery(bot.WebChat)}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := newClient(t)
+			if tt.name == "archive" {
+				tt.sopts = append(configs[1].opts, redisdialogs.WithArchive(newArchive(t, sqliteDB(t))))
+			}
 			var rt counter
 			c.AddHook(&rt)
 			d := bot.NewDispatcher(newStore(t, c, tt.sopts...), shopHandler, tt.opts...)

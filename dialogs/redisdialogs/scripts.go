@@ -90,14 +90,22 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], 86400000)
 return {status}
 `)
 
-// commitScript: KEYS m s d k l q outbox dead, and with forget and
+// commitScript: KEYS m s d k l q outbox dead archive, and with forget and
 // pseudonyms the legacy keys (see forgetScript); ARGV token, version, done
 // id, seq, state mode ("k" keep, "s" set, "d" delete), state, session ms,
 // dedupe ms, log ms, meta ms, event channel, flags ("f" forget, "o"
-// deliver), conversation name, dead-letter prefix, raw conversation key
-// (with pseudonyms, else empty), entries…. Returns {1, last log Seq,
-// version}, {0} when the lock is lost, {-1, version} when the version
-// moved.
+// deliver, "a" archive), conversation name, dead-letter prefix, raw
+// conversation key (with pseudonyms, else empty), archive delay ms,
+// entries…. Returns {1, last log Seq, version, log generation}, {0} when
+// the lock is lost, {-1, version} when the version moved.
+//
+// With the archive (see archive.go), the hash also keeps the log's first
+// Seq (lb), generation (lg) and end (lx, server ms): a commit that appends
+// to a log that has ended (or was forgotten) starts a new generation, and
+// every commit that appends puts the conversation in the archive's sorted
+// set, due the archive delay later. Forget starts a new generation too and
+// makes the conversation due at once, so that the archiver erases the
+// archived copies if the Store that forgot could not.
 //
 // Forget deletes the state, the log, the done marks, the queue places, the
 // delivery fields, the outbound queue's member, the conversation's dead
@@ -119,6 +127,8 @@ local function clock()
   end
   return now
 end
+local arch = string.find(flags, 'a', 1, true)
+local lg = 0
 if string.find(flags, 'f', 1, true) then
   redis.call('DEL', KEYS[2], KEYS[3], KEYS[5], KEYS[6])
   redis.call('HDEL', KEYS[1], ` + deliveryFields + `)
@@ -127,9 +137,15 @@ if string.find(flags, 'f', 1, true) then
   for _, x in ipairs(redis.call('LRANGE', KEYS[8], 0, -1)) do
     if string.sub(x, 1, #p) == p then redis.call('LREM', KEYS[8], 0, x) end
   end
-  if #KEYS > 8 then
-    redis.call('DEL', KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14])
-    redis.call('ZREM', KEYS[15], ARGV[15])
+  if #KEYS > 9 then
+    redis.call('DEL', KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15])
+    redis.call('ZREM', KEYS[16], ARGV[15])
+  end
+  if arch then
+    lg = math.max(clock(), tonumber(redis.call('HGET', KEYS[1], 'lg') or '0') + 1)
+    redis.call('HSET', KEYS[1], 'lg', lg)
+    redis.call('HDEL', KEYS[1], 'lx', 'lb')
+    redis.call('ZADD', KEYS[9], clock(), conv)
   end
 end
 local mode = ARGV[5]
@@ -152,11 +168,31 @@ local seq = tonumber(ARGV[4])
 if seq > 0 and seq > tonumber(redis.call('HGET', KEYS[1], 'q') or '0') then
   redis.call('HSET', KEYS[1], 'q', ARGV[4])
 end
-local n = #ARGV - 15
+local n = #ARGV - 16
 local last
 if n > 0 then
+  if arch then
+    local f = redis.call('HMGET', KEYS[1], 'n', 'lb', 'lg', 'lx')
+    local prev = tonumber(f[1] or '0')
+    local alive
+    if f[4] then alive = tonumber(f[4]) > clock() else alive = redis.call('EXISTS', KEYS[5]) == 1 end
+    if not alive then
+      redis.call('DEL', KEYS[5])
+      lg = math.max(clock(), tonumber(f[3] or '0') + 1)
+      redis.call('HSET', KEYS[1], 'lb', prev + 1, 'lg', lg)
+    else
+      lg = tonumber(f[3] or '0')
+      if not f[2] then redis.call('HSET', KEYS[1], 'lb', prev - redis.call('LLEN', KEYS[5]) + 1) end
+      if lg == 0 then
+        lg = clock()
+        redis.call('HSET', KEYS[1], 'lg', lg)
+      end
+    end
+    redis.call('HSET', KEYS[1], 'lx', clock() + tonumber(ARGV[9]))
+    redis.call('ZADD', KEYS[9], clock() + tonumber(ARGV[16]), conv)
+  end
   last = redis.call('HINCRBY', KEYS[1], 'n', n)
-  redis.call('RPUSH', KEYS[5], unpack(ARGV, 16))
+  redis.call('RPUSH', KEYS[5], unpack(ARGV, 17))
   redis.call('PEXPIRE', KEYS[5], ARGV[9])
   if string.find(flags, 'o', 1, true) then
     local due = redis.call('ZSCORE', KEYS[7], conv)
@@ -174,7 +210,7 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[10])
 redis.call('DEL', KEYS[4])
 if n > 0 then redis.call('PUBLISH', ARGV[11], last) end
-return {1, last, v}
+return {1, last, v, lg}
 `)
 
 // releaseScript: KEYS k q; ARGV token, id.
@@ -197,12 +233,15 @@ if from > to then return {from, {}} end
 return {from, redis.call('LRANGE', KEYS[2], from - first, to - first)}
 `)
 
-// forgetScript: KEYS m s d k q l outbox dead, and with pseudonyms the
-// legacy keys: m s d k q l under the raw conversation key and the outbound
-// queue of raw keys; ARGV conversation name, dead-letter prefix, raw
-// conversation key. It deletes what commitScript's forget does, and the
-// lock, so that a turn in flight cannot write back what it read. The
-// legacy keys go whole: their names hold the raw key.
+// forgetScript: KEYS m s d k q l outbox dead archive, and with pseudonyms
+// the legacy keys: m s d k q l under the raw conversation key and the
+// outbound queue of raw keys; ARGV conversation name, dead-letter prefix,
+// raw conversation key, "a" with the archive. It deletes what
+// commitScript's forget does, and the lock, so that a turn in flight
+// cannot write back what it read. The legacy keys go whole: their names
+// hold the raw key. With the archive it starts a new log generation, makes
+// the conversation due in the archive's set (see commitScript) and returns
+// the generation; else 0.
 var forgetScript = redis.NewScript(`
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 redis.call('HDEL', KEYS[1], ` + deliveryFields + `)
@@ -211,11 +250,18 @@ local p = ARGV[2]
 for _, x in ipairs(redis.call('LRANGE', KEYS[8], 0, -1)) do
   if string.sub(x, 1, #p) == p then redis.call('LREM', KEYS[8], 0, x) end
 end
-if #KEYS > 8 then
-  redis.call('DEL', KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14])
-  redis.call('ZREM', KEYS[15], ARGV[3])
+if #KEYS > 9 then
+  redis.call('DEL', KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15])
+  redis.call('ZREM', KEYS[16], ARGV[3])
 end
-return 1
+if ARGV[4] ~= 'a' or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lg = math.max(now, tonumber(redis.call('HGET', KEYS[1], 'lg') or '0') + 1)
+redis.call('HSET', KEYS[1], 'lg', lg)
+redis.call('HDEL', KEYS[1], 'lx', 'lb')
+redis.call('ZADD', KEYS[9], now, ARGV[1])
+return lg
 `)
 
 // dueScript: KEYS outbox; ARGV now ms, n, lease ms, key prefix. It leases

@@ -541,9 +541,10 @@ func (s *Store) Subscribe(ctx context.Context, key string) (<-chan struct{}, fun
 }
 
 // Sweep deletes what has expired: done marks, abandoned queue places,
-// session states, logs, dead letters older than deadLetterKeep, and
+// session states, logs, dead letters older than deadLetterKeep,
 // conversations with neither state nor log left (whose Seq numbers then
-// start over). A conversation whose log expired leaves the outbound queue
+// start over), and archived logs (see Archive) an hour after their end of
+// retention. A conversation whose log expired leaves the outbound queue
 // unless it is leased: nothing is left to deliver. Expired data already
 // reads as absent; Sweep frees the space. Run it now and then (hourly,
 // say).
@@ -566,6 +567,10 @@ func (s *Store) Sweep(ctx context.Context) error {
 			  AND out_state = 0 AND out_lease_until <= $2
 			  AND NOT EXISTS (SELECT 1 FROM dialog_queue q WHERE q.conv_key = dialog_conversations.conv_key)`,
 			[]any{now, fenced}},
+		// Archived logs (see Archive), a grace after their recorded end.
+		{`DELETE FROM dialog_transcripts WHERE conv_key IN (SELECT conv_key FROM dialog_transcript_logs WHERE log_until <= $1)`,
+			[]any{now - archiveGrace.Microseconds()}},
+		{`DELETE FROM dialog_transcript_logs WHERE log_until <= $1`, []any{now - archiveGrace.Microseconds()}},
 	}
 	for _, st := range stmts {
 		if _, err := s.db.W.ExecContext(ctx, st.sql, st.args...); err != nil {
