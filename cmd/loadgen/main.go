@@ -87,6 +87,7 @@ type config struct {
 	// secretKey is the server's BOTTEGA_SECRET_KEY: the conversation
 	// stores name their keys by pseudonyms made with it.
 	secretKey string
+	idleWait  time.Duration // wait before measuring idle sessions
 }
 
 func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*config, error) {
@@ -109,6 +110,7 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*co
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the measured window to `file`")
 	fs.StringVar(&cfg.webhooks, "webhooks", "", "load the `channel`'s webhook (telegram or messenger) instead of the chat socket; replies go to a fake platform API in this process; the secrets are TELEGRAM_WEBHOOK_SECRET and MESSENGER_APP_SECRET, or loadgen's own")
 	fs.IntVar(&cfg.batch, "batch", 1, "with -webhooks messenger: messages per webhook body, each from another shopper of the conversation (1-100)")
+	fs.DurationVar(&cfg.idleWait, "idle-wait", 0, "with -redis: how long to wait after the load before measuring idle sessions, e.g. 40s against a server that archives logs 30s after a conversation's last turn")
 	fs.DurationVar(&cfg.drain, "drain", 5*time.Second, "with -webhooks in process: how long to wait after the load for the outbound queue to empty")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -251,6 +253,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 	if probes.rdb != nil {
+		if cfg.idleWait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(cfg.idleWait):
+			}
+		}
 		idle, err := probes.idleSessionBytes(ctx, res.finished)
 		if err != nil {
 			return err
