@@ -154,6 +154,19 @@ func requestIDs() fiber.Handler {
 	return requestid.New(requestid.Config{Generator: utils.UUIDv4})
 }
 
+// methodLabel returns the metric label for an HTTP method: a constant,
+// never Fiber's string, which points into a buffer that the next request
+// on the connection overwrites (the counter keeps its label values).
+func methodLabel(m string) string {
+	for _, known := range []string{fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut,
+		fiber.MethodPatch, fiber.MethodDelete, fiber.MethodOptions, fiber.MethodConnect, fiber.MethodTrace} {
+		if m == known {
+			return known
+		}
+	}
+	return "other"
+}
+
 // observe logs one line per request and counts it. It never logs query
 // strings or bodies, which may hold tokens or personal data.
 func (s *Server) observe(c *fiber.Ctx) error {
@@ -170,7 +183,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		route = "unmatched"
 	}
 	d := time.Since(start)
-	s.requests.WithLabelValues(route, c.Method(), strconv.Itoa(status)).Inc()
+	s.requests.WithLabelValues(route, methodLabel(c.Method()), strconv.Itoa(status)).Inc()
 	s.latency.WithLabelValues(route).Observe(d.Seconds())
 	level := slog.LevelInfo
 	if status >= 500 {
