@@ -45,6 +45,7 @@ func (s *Server) routes() {
 	admin.Post("/subjects/:subject/export", s.subjectExport)
 	admin.Delete("/subjects/:subject", s.eraseSubject)
 	admin.Get("/audit", s.listAudit)
+	admin.Get("/outbox", s.outboxView)
 
 	app.Get("/privacy/export/:token", s.privacyExport)
 

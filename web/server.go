@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bottega-shop/bottega/bot"
 	"github.com/bottega-shop/bottega/bot/messenger"
 	"github.com/bottega-shop/bottega/bot/telegram"
 	"github.com/bottega-shop/bottega/bot/webchat"
@@ -63,6 +64,9 @@ type Config struct {
 	Messenger *messenger.Webhook
 	// Telegram serves the Telegram webhook; nil disables /webhooks/telegram.
 	Telegram *telegram.Webhook
+	// Outbox is the outbound queue's store, shown at /api/admin/outbox;
+	// nil while no channel pushes replies.
+	Outbox bot.OutboxStore
 	// Privacy serves the admin's data-rights calls under
 	// /api/admin/subjects; with Audit, which records every read of a
 	// person's data and serves /api/admin/audit. Either nil disables them.

@@ -110,6 +110,15 @@ func openChannels(cfg *config, c *chat, log *slog.Logger, reg prometheus.Registe
 	return ch, nil
 }
 
+// outbox is the outbound queue's store while a channel pushes replies,
+// for the admin view; nil otherwise.
+func (ch *channels) outbox(c *chat) bot.OutboxStore {
+	if ch.outbound == nil {
+		return nil
+	}
+	return c.outbox
+}
+
 // names lists the channels the server answers on.
 func (ch *channels) names() []string {
 	out := []string{bot.WebChat}

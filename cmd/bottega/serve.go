@@ -117,6 +117,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		WebChat:     chat.webchat,
 		Telegram:    push.telegram,
 		Messenger:   push.messenger,
+		Outbox:      push.outbox(chat),
 		ChatOrigins: cfg.ChatOrigins,
 		Privacy:     priv.rights,
 		Audit:       priv.audit,
