@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/bottega-shop/bottega/bot"
 	"github.com/bottega-shop/bottega/bot/webchat"
 )
 
@@ -87,5 +90,31 @@ func TestLogsHoldNoPersonalData(t *testing.T) {
 		if s != "" && strings.Contains(log, s) {
 			t.Errorf("the log holds a secret or token: %.12q…", s)
 		}
+	}
+}
+
+// TestLogPseudonymizesConversationKeys logs a conversation key as an
+// attribute, inside an error and inside the message: each comes out as the
+// channel and the key's pseudonym, the same for the same key.
+func TestLogPseudonymizesConversationKeys(t *testing.T) {
+	var buf strings.Builder
+	log := newLogger(&config{LogLevel: "info", SecretKey: strings.Repeat("s", 40)}, &buf)
+	log.Info("delivery of telegram:777000111 failed",
+		"conversation", "telegram:777000111",
+		"err", fmt.Errorf("bot: dispatch message 9 of messenger:24681357: %w", errors.New("lock lost")),
+		"route", "/webhooks/telegram")
+	out := buf.String()
+	for _, id := range []string{"777000111", "24681357"} {
+		if strings.Contains(out, id) {
+			t.Errorf("the log line holds the platform id %s:\n%s", id, out)
+		}
+	}
+	p := bot.NewPseudonymizer([]byte(strings.Repeat("s", 40)))
+	tg, fb := "telegram:~"+p.Of("telegram:777000111"), "messenger:~"+p.Of("messenger:24681357")
+	if strings.Count(out, tg) != 2 || !strings.Contains(out, fb) {
+		t.Errorf("want %s twice and %s once in:\n%s", tg, fb, out)
+	}
+	if !strings.Contains(out, `"route":"/webhooks/telegram"`) || !strings.Contains(out, "lock lost") {
+		t.Errorf("the rest of the line was changed:\n%s", out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bottega-shop/bottega/bot"
 	"github.com/bottega-shop/bottega/catalog"
 	"github.com/bottega-shop/bottega/catalog/demo"
 	"github.com/bottega-shop/bottega/web"
@@ -24,7 +26,41 @@ import (
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated in loadConfig
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.SecretKey != "" {
+		opts.ReplaceAttr = pseudonymizeKeys(bot.NewPseudonymizer([]byte(cfg.SecretKey)))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// conversationKey matches a conversation key ("telegram:777000111"), which
+// holds a shopper's platform id.
+var conversationKey = regexp.MustCompile(`\b(telegram|messenger|webchat):-?[0-9A-Za-z_-]+`)
+
+// pseudonymizeKeys rewrites the conversation keys in log attributes and
+// error texts as "channel:~pseudonym" — the name the conversation stores
+// use — so the log names no shopper, yet lines about one conversation can
+// still be told apart and matched to its store keys.
+func pseudonymizeKeys(p *bot.Pseudonymizer) func([]string, slog.Attr) slog.Attr {
+	rewrite := func(s string) string {
+		return conversationKey.ReplaceAllStringFunc(s, func(key string) string {
+			channel, _, _ := strings.Cut(key, ":")
+			return channel + ":~" + p.Of(key)
+		})
+	}
+	return func(_ []string, a slog.Attr) slog.Attr {
+		switch a.Value.Kind() {
+		case slog.KindString:
+			if s := a.Value.String(); strings.Contains(s, ":") {
+				return slog.String(a.Key, rewrite(s))
+			}
+		case slog.KindAny:
+			if err, ok := a.Value.Any().(error); ok {
+				return slog.String(a.Key, rewrite(err.Error()))
+			}
+		}
+		return a
+	}
 }
 
 // serve runs the server until ctx ends, then shuts down in order: stop
@@ -34,19 +70,10 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 // stores.
 func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	start := time.Now()
-	log := newLogger(cfg, stdout)
 	if cfg.embedded() {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return fmt.Errorf("BOTTEGA_DATA_DIR: %w", err)
 		}
-	}
-	if cfg.AdminToken == "" {
-		tok, err := secretFile(cfg.DataDir, "admin-token")
-		if err != nil {
-			return err
-		}
-		cfg.AdminToken = tok
-		log.Info("admin API token generated and kept in a file", "file", filepath.Join(cfg.DataDir, "admin-token"))
 	}
 	if cfg.SecretKey == "" {
 		key, err := secretFile(cfg.DataDir, "secret-key")
@@ -54,6 +81,15 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 			return err
 		}
 		cfg.SecretKey = key
+	}
+	log := newLogger(cfg, stdout) // after the secret: it pseudonymizes conversation keys
+	if cfg.AdminToken == "" {
+		tok, err := secretFile(cfg.DataDir, "admin-token")
+		if err != nil {
+			return err
+		}
+		cfg.AdminToken = tok
+		log.Info("admin API token generated and kept in a file", "file", filepath.Join(cfg.DataDir, "admin-token"))
 	}
 
 	reg := prometheus.NewRegistry()
