@@ -53,6 +53,9 @@ func New(db *sqldb.DB) (*Store, error) {
 	if err := db.Migrate(context.Background(), migrationsFS(), "consent"); err != nil {
 		return nil, s.wrap("migrate", err)
 	}
+	if err := db.PrepareReads(context.Background(), subjectEvents); err != nil {
+		return nil, s.wrap("prepare", err)
+	}
 	return s, nil
 }
 
@@ -176,13 +179,16 @@ func (s *Store) Events(ctx context.Context, afterID int64, limit int) ([]consent
 
 // SubjectEvents returns every event of subject, in ID order.
 func (s *Store) SubjectEvents(ctx context.Context, subject string) ([]consent.Event, error) {
-	events, err := s.query(ctx, `SELECT `+eventColumns+` FROM consent_events
-		WHERE subject = $1 ORDER BY id`, subject)
+	events, err := s.query(ctx, subjectEvents, subject)
 	return events, s.wrap("subject events", err)
 }
 
+// subjectEvents is the read a chat turn makes to know the shopper's
+// consent; New prepares it once.
+const subjectEvents = `SELECT ` + eventColumns + ` FROM consent_events WHERE subject = $1 ORDER BY id`
+
 func (s *Store) query(ctx context.Context, query string, args ...any) ([]consent.Event, error) {
-	rows, err := s.db.R.QueryContext(ctx, query, args...)
+	rows, err := s.db.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

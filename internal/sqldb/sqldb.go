@@ -270,6 +270,15 @@ func (db *DB) ReadStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt
 	return tx.PrepareContext(ctx, query)
 }
 
+// Query runs query on R, with the statement PrepareReads prepared for it if
+// there is one.
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st, ok := db.stmts.Load(query); ok {
+		return st.(*sql.Stmt).QueryContext(ctx, args...)
+	}
+	return db.R.QueryContext(ctx, query, args...)
+}
+
 // InReadTx runs fn in a read-only transaction on R, so that the queries fn
 // makes see one snapshot of the database.
 func (db *DB) InReadTx(ctx context.Context, fn func(*sql.Tx) error) error {
