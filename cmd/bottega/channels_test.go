@@ -638,8 +638,12 @@ func TestTelegramRepliesSurviveRestart(t *testing.T) {
 			env["TELEGRAM_WEBHOOK_SECRET"] = testWebhookSecret
 			env["TELEGRAM_API_URL"] = api.URL
 			env["BOTTEGA_DATA_DIR"] = t.TempDir()
+			// Every try fails until the restart: the queue retries with
+			// jitter, possibly before the first server stops.
 			for _, method := range []string{"sendMessage", "sendPhoto"} {
-				api.Fail(method, telegramtest.InternalError())
+				for range 100 {
+					api.Fail(method, telegramtest.InternalError())
+				}
 			}
 
 			// The first server takes the update and fails to deliver.
@@ -660,6 +664,9 @@ func TestTelegramRepliesSurviveRestart(t *testing.T) {
 			}
 
 			// The next one delivers it from the stores alone.
+			for _, method := range []string{"sendMessage", "sendPhoto"} {
+				api.Heal(method)
+			}
 			startServer(t, env)
 			got := settle(t, 3*time.Second, func() [][]string { return [][]string{telegramSends(api, 2001)} })
 			if !mentions(got[0], "trail runner") {

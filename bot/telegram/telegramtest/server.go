@@ -193,6 +193,13 @@ func (s *Server) Fail(method string, fs ...Failure) {
 	s.failures[method] = append(s.failures[method], fs...)
 }
 
+// Heal drops the failures still queued for method.
+func (s *Server) Heal(method string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.failures, method)
+}
+
 // Block makes every send to chatID fail as if the shopper blocked the bot.
 func (s *Server) Block(chatID int64) {
 	s.mu.Lock()
