@@ -39,22 +39,14 @@ func TestKeyringPostgres(t *testing.T) {
 // keys database holds no ledger tables, and a main database none of the
 // keys' tables, so a backup of one never holds the other.
 func TestKeysApart(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	main := testserver.SQLiteDB(t, filepath.Join(dir, sqldb.SQLiteFile))
 	keys := testserver.SQLiteDB(t, filepath.Join(dir, sqlconsent.KeysFile))
 	newStore(t, main)
 	newKeyStore(t, keys)
 	tables := func(db *sqldb.DB) map[string]bool {
-		rows, err := db.R.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
 		out := map[string]bool{}
-		for rows.Next() {
-			var n string
-			rows.Scan(&n)
+		for _, n := range testserver.Tables(t, db) {
 			out[n] = true
 		}
 		return out

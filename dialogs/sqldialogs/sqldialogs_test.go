@@ -1,7 +1,6 @@
 package sqldialogs_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -122,48 +121,10 @@ func TestPseudonymsNeedASecret(t *testing.T) {
 func contents(db *sqldb.DB) bottest.Contents {
 	return func(t *testing.T) []byte {
 		t.Helper()
-		q := `SELECT name FROM sqlite_master WHERE type = 'table'`
-		if db.Dialect == sqldb.Postgres {
-			q = `SELECT tablename FROM pg_tables WHERE schemaname = current_schema()`
-		}
-		tables := queryStrings(t, db, q)
-		var b bytes.Buffer
-		for _, table := range tables {
-			rows, err := db.R.Query(`SELECT * FROM "` + table + `"`)
-			if err != nil {
-				t.Fatalf("read table %s: %v", table, err)
-			}
-			cols, _ := rows.Columns()
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			for rows.Next() {
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatalf("read table %s: %v", table, err)
-				}
-				b.WriteString(table + ":")
-				for _, v := range vals {
-					switch v := v.(type) {
-					case []byte:
-						b.WriteString(" ")
-						b.Write(v)
-					default:
-						fmt.Fprint(&b, " ", v)
-					}
-				}
-				b.WriteByte('\n')
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatalf("read table %s: %v", table, err)
-			}
-			rows.Close()
-		}
-		if len(tables) < 4 {
+		if tables := testserver.Tables(t, db); len(tables) < 4 {
 			t.Fatalf("contents found tables %v, want the dialogs tables", tables)
 		}
-		return b.Bytes()
+		return testserver.Dump(t, db)
 	}
 }
 

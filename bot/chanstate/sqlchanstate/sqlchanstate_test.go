@@ -1,7 +1,6 @@
 package sqlchanstate_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -49,61 +48,16 @@ func TestStore(t *testing.T) {
 func contents(db *sqldb.DB) chanstatetest.Contents {
 	return func(t *testing.T) []byte {
 		t.Helper()
-		q := `SELECT name FROM sqlite_master WHERE type = 'table'`
-		if db.Dialect == sqldb.Postgres {
-			q = `SELECT tablename FROM pg_tables WHERE schemaname = current_schema()`
-		}
-		rows, err := db.R.Query(q)
-		if err != nil {
-			t.Fatalf("list tables: %v", err)
-		}
-		var tables []string
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatalf("list tables: %v", err)
-			}
-			tables = append(tables, s)
-		}
-		rows.Close()
-		var b bytes.Buffer
 		chanstate := 0
-		for _, table := range tables {
+		for _, table := range testserver.Tables(t, db) {
 			if strings.HasPrefix(table, "chanstate_") {
 				chanstate++
 			}
-			rows, err := db.R.Query(`SELECT * FROM "` + table + `"`)
-			if err != nil {
-				t.Fatalf("read table %s: %v", table, err)
-			}
-			cols, _ := rows.Columns()
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			for rows.Next() {
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatalf("read table %s: %v", table, err)
-				}
-				b.WriteString(table + ":")
-				for _, v := range vals {
-					if bs, ok := v.([]byte); ok {
-						v = string(bs)
-					}
-					fmt.Fprint(&b, " ", v)
-				}
-				b.WriteByte('\n')
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatalf("read table %s: %v", table, err)
-			}
-			rows.Close()
 		}
 		if chanstate != 3 {
-			t.Fatalf("contents found tables %v, want the three chanstate tables", tables)
+			t.Fatalf("contents found tables %v, want the three chanstate tables", testserver.Tables(t, db))
 		}
-		return b.Bytes()
+		return testserver.Dump(t, db)
 	}
 }
 
