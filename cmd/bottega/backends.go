@@ -133,18 +133,11 @@ func (b *backends) check(ctx context.Context) map[string]error {
 
 // syncLoop retries index updates that failed, until ctx ends.
 func (b *backends) syncLoop(ctx context.Context, log *slog.Logger) {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := b.catalog.Sync(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("search index still behind the catalog", "err", err)
-			}
+	every(ctx, 10*time.Second, func(ctx context.Context) {
+		if err := b.catalog.Sync(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("search index still behind the catalog", "err", err)
 		}
-	}
+	})
 }
 
 // Close closes the backends in reverse order of opening.

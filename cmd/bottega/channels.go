@@ -149,20 +149,13 @@ func (ch *channels) run(ctx context.Context, log *slog.Logger) {
 // sweepLoop deletes the channel state that no longer matters every hour
 // until ctx ends.
 func (ch *channels) sweepLoop(ctx context.Context, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := ch.state.Sweep(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("sweeping the channel state failed", "err", err)
-			} else if n > 0 {
-				log.Debug("channel state swept", "rows", n)
-			}
+	every(ctx, time.Hour, func(ctx context.Context) {
+		if n, err := ch.state.Sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("sweeping the channel state failed", "err", err)
+		} else if n > 0 {
+			log.Debug("channel state swept", "rows", n)
 		}
-	}
+	})
 }
 
 // wait waits for the calls the webhooks started after answering (Telegram

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/sashabaranov/go-openai"
@@ -95,50 +94,31 @@ func openChat(cfg *config, b *backends, p *privacy, log *slog.Logger) (*chat, er
 	return c, nil
 }
 
-// sweepLoop deletes expired conversation rows every hour, and with Redis
-// moves idle conversations' logs to SQL every few seconds, until ctx ends.
+// sweepLoop deletes expired conversation rows every hour until ctx ends.
 func (c *chat) sweepLoop(ctx context.Context, log *slog.Logger) {
-	if c.archive != nil {
-		var wg sync.WaitGroup
-		wg.Go(func() { c.archiveLoop(ctx, log) })
-		defer wg.Wait()
-	}
-	if c.sweep == nil {
-		return
-	}
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := c.sweep(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("sweeping expired conversations failed", "err", err)
-			}
+	every(ctx, time.Hour, func(ctx context.Context) {
+		if err := c.sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("sweeping expired conversations failed", "err", err)
 		}
-	}
+	})
 }
 
 // archiveLoop moves the logs of idle conversations from Redis to SQL
-// every archiveEvery until ctx ends; replicas may run it at once.
+// every archiveEvery until ctx ends; replicas may run it at once. Without
+// Redis there is nothing to move.
 func (c *chat) archiveLoop(ctx context.Context, log *slog.Logger) {
-	t := time.NewTicker(archiveEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for {
-				n, err := c.archive(ctx, time.Now(), archiveBatch)
-				if err != nil && ctx.Err() == nil {
-					log.Warn("archiving conversation logs failed", "err", err)
-				}
-				if err != nil || n < archiveBatch {
-					break
-				}
+	if c.archive == nil {
+		return
+	}
+	every(ctx, archiveEvery, func(ctx context.Context) {
+		for {
+			n, err := c.archive(ctx, time.Now(), archiveBatch)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("archiving conversation logs failed", "err", err)
+			}
+			if err != nil || n < archiveBatch {
+				return
 			}
 		}
-	}
+	})
 }

@@ -33,6 +33,20 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func(ctx context.Context)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn(ctx)
+		}
+	}
+}
+
 // conversationKey matches a conversation key ("telegram:777000111"), which
 // holds a shopper's platform id.
 var conversationKey = regexp.MustCompile(`\b(telegram|messenger|webchat):-?[0-9A-Za-z_-]+`)
@@ -180,6 +194,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	var bg errgroup.Group
 	bg.Go(func() error { b.syncLoop(bgCtx, log); return nil })
 	bg.Go(func() error { chat.sweepLoop(bgCtx, log); return nil })
+	bg.Go(func() error { chat.archiveLoop(bgCtx, log); return nil })
 	bg.Go(func() error { push.run(bgCtx, log); return nil })
 
 	serveErr := make(chan error, 1)

@@ -73,20 +73,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.wrap("ping", s.db.Ping(ctx))
 }
 
-// wrap adds context to err and classifies database errors as
-// consent.ErrUnavailable. Errors already classified pass through unchanged.
-func (s *Store) wrap(op string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, consent.ErrInvalid), errors.Is(err, consent.ErrNotFound),
-		errors.Is(err, consent.ErrTampered), errors.Is(err, consent.ErrUnavailable):
-		return err
-	case sqldb.IsUnavailable(err):
-		return fmt.Errorf("sqlconsent: %s: %w: %w", op, consent.ErrUnavailable, err)
-	}
-	return fmt.Errorf("sqlconsent: %s: %w", op, err)
-}
+// wrap adds context to err (see the package function wrap).
+func (s *Store) wrap(op string, err error) error { return wrap(op, err) }
 
 const eventColumns = `id, subject, purpose, notice_version, notice_hash, lang, channel, method,
 	message_id, action, actor, at, prev_hash, digest, hash`
