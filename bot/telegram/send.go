@@ -226,7 +226,7 @@ func (s *Sender) Resolve(ctx context.Context, data string) (string, error) {
 // callback_query, my_chat_member). The secret must be 1–256 characters of
 // A-Z, a-z, 0-9, _ and -, as Telegram requires; publicURL must be https.
 func (s *Sender) SetWebhook(ctx context.Context, publicURL, secret string) error {
-	if !validSecret(secret) {
+	if !ValidSecret(secret) {
 		return errors.New("telegram: set webhook: the secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
 	}
 	u, err := url.Parse(publicURL)
@@ -247,7 +247,9 @@ func (s *Sender) SetWebhook(ctx context.Context, publicURL, secret string) error
 	return nil
 }
 
-func validSecret(s string) bool {
+// ValidSecret reports whether s can be setWebhook's secret_token: 1–256
+// characters of A-Z, a-z, 0-9, _ and -.
+func ValidSecret(s string) bool {
 	if len(s) == 0 || len(s) > 256 {
 		return false
 	}

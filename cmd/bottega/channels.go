@@ -261,7 +261,7 @@ func (c *config) checkChannels(bad func(name, format string, args ...any)) {
 		switch {
 		case c.TelegramWebhookSecret == "":
 			bad("TELEGRAM_WEBHOOK_SECRET", "required when TELEGRAM_BOT_TOKEN is set: 1-256 characters of A-Z, a-z, 0-9, _ and -")
-		case !webhookSecret(c.TelegramWebhookSecret):
+		case !telegram.ValidSecret(c.TelegramWebhookSecret):
 			bad("TELEGRAM_WEBHOOK_SECRET", "want 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule for secret_token)")
 		}
 		checkAPIURL("TELEGRAM_API_URL", c.TelegramAPIURL, "the bot token", bad)
@@ -315,19 +315,5 @@ func telegramToken(s string) bool {
 	if !ok || id == "" || rest == "" || strings.Trim(id, "0123456789") != "" {
 		return false
 	}
-	return webhookSecret(rest)
-}
-
-// webhookSecret reports whether s is a valid secret_token for setWebhook:
-// 1–256 characters of A-Z, a-z, 0-9, _ and -.
-func webhookSecret(s string) bool {
-	if len(s) == 0 || len(s) > 256 {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return telegram.ValidSecret(rest)
 }
