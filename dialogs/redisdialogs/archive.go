@@ -2,7 +2,6 @@ package redisdialogs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -151,14 +150,9 @@ type claimed struct {
 // archiveOne archives c's entries, or erases the older generations' when
 // there are none (the log ended or was forgotten), then trims the list.
 func (s *Store) archiveOne(ctx context.Context, now time.Time, c claimed) error {
-	es := make([]bot.Entry, 0, len(c.items))
-	for i, it := range c.items {
-		raw, _ := it.(string)
-		var r record
-		if err := json.Unmarshal([]byte(raw), &r); err != nil {
-			return fmt.Errorf("redisdialogs: archive %q: entry %d: %w", c.name, c.first+int64(i), err)
-		}
-		es = append(es, r.entry("", c.first+int64(i)))
+	es, err := decodeEntries(make([]bot.Entry, 0, len(c.items)), "", c.first, c.items)
+	if err != nil {
+		return fmt.Errorf("redisdialogs: archive %q: %w", c.name, err)
 	}
 	through := int64(0)
 	if len(es) > 0 {
@@ -243,14 +237,9 @@ func (s *Store) archivedEntries(ctx context.Context, key, name string, after int
 			}
 			out = append(out, old...)
 		}
-		from := max(lo, first)
-		for i, it := range items {
-			raw, _ := it.(string)
-			var r record
-			if err := json.Unmarshal([]byte(raw), &r); err != nil {
-				return nil, fmt.Errorf("redisdialogs: entries of %q: entry %d: %w", name, from+int64(i), err)
-			}
-			out = append(out, r.entry(key, from+int64(i)))
+		out, derr := decodeEntries(out, key, max(lo, first), items)
+		if derr != nil {
+			return nil, fmt.Errorf("redisdialogs: entries of %q: %w", name, derr)
 		}
 		return out, nil
 	}

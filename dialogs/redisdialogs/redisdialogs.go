@@ -419,12 +419,21 @@ func (s *Store) Entries(ctx context.Context, key string, after int64, limit int)
 	}
 	from, _ := res[0].(int64)
 	items, _ := res[1].([]any)
-	out := make([]bot.Entry, 0, len(items))
+	out, err := decodeEntries(make([]bot.Entry, 0, len(items)), key, from, items)
+	if err != nil {
+		return nil, fmt.Errorf("redisdialogs: entries of %q: %w", name, err)
+	}
+	return out, nil
+}
+
+// decodeEntries appends to out the log items a script returned, the first
+// of them entry seq from, as entries of conversation key.
+func decodeEntries(out []bot.Entry, key string, from int64, items []any) ([]bot.Entry, error) {
 	for i, it := range items {
 		raw, _ := it.(string)
 		var r record
 		if err := json.Unmarshal([]byte(raw), &r); err != nil {
-			return nil, fmt.Errorf("redisdialogs: entries of %q: entry %d: %w", name, from+int64(i), err)
+			return out, fmt.Errorf("entry %d: %w", from+int64(i), err)
 		}
 		out = append(out, r.entry(key, from+int64(i)))
 	}
