@@ -44,8 +44,9 @@ type EventSinkFunc func(ctx context.Context, e Event) error
 // Event calls f.
 func (f EventSinkFunc) Event(ctx context.Context, e Event) error { return f(ctx, e) }
 
-// Outbox takes the entries a handled message added to its conversation's
-// log, for delivery with Deliver. It must not wait for the Send API.
+// Outbox hears of the entries a handled message added to its
+// conversation's log: they are queued already (the commit did it), so it
+// may only wake the outbound queue. It must not wait for the Send API.
 type Outbox interface {
 	// Enqueue takes the entries for the shopper psid. The turn is already
 	// committed when it is called, so an error is logged, not retried.
@@ -55,8 +56,8 @@ type Outbox interface {
 // Webhook is the Messenger webhook: it checks each body's signature,
 // parses it, records thread state and events, and hands every message to
 // the Dispatcher before the body is acknowledged. It never sends replies
-// itself; Deliver does, when called from outside the request. It is safe
-// for concurrent use.
+// itself; the outbound queue does, through Deliverer. It is safe for
+// concurrent use.
 type Webhook struct {
 	secret, verifyToken string
 	d                   Dispatcher
@@ -301,62 +302,6 @@ func (w *Webhook) handle(ctx context.Context, m bot.Message) error {
 		// queue nothing, so a failure here is logged, not answered 503.
 		if err := w.outbox.Enqueue(ctx, m.Sender, entries); err != nil {
 			w.log.Error("messenger: replies not queued", "message_id", m.ID, "err", err)
-		}
-	}
-	return nil
-}
-
-// DeliveryError is Deliver's error: Seq is the first entry not delivered.
-type DeliveryError struct {
-	Seq int64
-	Err error
-}
-
-// Error names the entry and the cause.
-func (e *DeliveryError) Error() string {
-	return fmt.Sprintf("messenger: deliver entry %d: %v", e.Seq, e.Err)
-}
-
-// Unwrap returns the cause.
-func (e *DeliveryError) Unwrap() error { return e.Err }
-
-// Deliver sends the replies among entries (from the bot or an agent) to
-// the shopper psid as RESPONSE messages, in order, and stops at the first
-// that cannot go, returning a *DeliveryError with its Seq that wraps:
-// ErrOutsideWindow when the shopper last wrote Window ago or more (hold
-// the message for their next contact); ErrThreadOwned for a bot reply
-// while another app owns the thread (drop it: the bot stays silent); or
-// the Sender's error. On ErrUnreachable it also reports a KindUnreachable
-// event to the EventSink.
-func (w *Webhook) Deliver(ctx context.Context, psid string, entries []bot.Entry) error {
-	if w.sender == nil {
-		return errors.New("messenger: deliver: no sender configured")
-	}
-	var (
-		th     Thread
-		loaded bool
-	)
-	for _, e := range entries {
-		if e.Reply == nil || (e.From != bot.FromBot && e.From != bot.FromAgent) {
-			continue
-		}
-		if !loaded {
-			var err error
-			if th, err = w.threads.Thread(ctx, psid); err != nil {
-				return &DeliveryError{Seq: e.Seq, Err: fmt.Errorf("reading the thread: %w", err)}
-			}
-			loaded = true
-		}
-		now := w.now()
-		switch {
-		case e.From == bot.FromBot && th.OwnedByOther(now):
-			return &DeliveryError{Seq: e.Seq, Err: ErrThreadOwned}
-		case !th.InWindow(now):
-			return &DeliveryError{Seq: e.Seq, Err: ErrOutsideWindow}
-		}
-		if err := w.sender.Send(ctx, psid, *e.Reply); err != nil {
-			w.sent(ctx, psid, now, err)
-			return &DeliveryError{Seq: e.Seq, Err: err}
 		}
 	}
 	return nil

@@ -349,14 +349,14 @@ func TestDeliver(t *testing.T) {
 	}
 	wantErr := func(err error, seq int64, target error) {
 		t.Helper()
-		var de *DeliveryError
-		if !errors.As(err, &de) || de.Seq != seq || !errors.Is(err, target) {
-			t.Errorf("Deliver = %v, want a *DeliveryError at entry %d wrapping %v", err, seq, target)
+		var de *deliveryError
+		if !errors.As(err, &de) || de.seq != seq || !errors.Is(err, target) {
+			t.Errorf("Deliver = %v, want a failure at entry %d wrapping %v", err, seq, target)
 		}
 	}
 
 	// Never wrote: outside the window, nothing sent.
-	wantErr(w.Deliver(ctx, "1", entries), 2, ErrOutsideWindow)
+	wantErr(deliver(ctx, w, "1", entries), 2, ErrOutsideWindow)
 	if n := len(g.Calls()); n != 0 {
 		t.Fatalf("Graph got %d calls outside the window", n)
 	}
@@ -364,7 +364,7 @@ func TestDeliver(t *testing.T) {
 	// The shopper writes: replies go as RESPONSE.
 	handle(textEvent("1", "m_1", 1700000000000))
 	clk.set(ms(1700000000000).Add(time.Hour))
-	if err := w.Deliver(ctx, "1", entries); err != nil {
+	if err := deliver(ctx, w, "1", entries); err != nil {
 		t.Fatalf("Deliver inside the window = %v", err)
 	}
 	bodies := g.Bodies()
@@ -379,15 +379,15 @@ func TestDeliver(t *testing.T) {
 
 	// 24 hours after the shopper wrote, the window is shut.
 	clk.set(ms(1700000000000).Add(Window))
-	wantErr(w.Deliver(ctx, "1", entries[1:]), 2, ErrOutsideWindow)
+	wantErr(deliver(ctx, w, "1", entries[1:]), 2, ErrOutsideWindow)
 
 	// A person replies from the Page Inbox: the bot is silent, the agent is not.
 	clk.set(ms(1700000100000))
 	handle(textEvent("1", "m_2", 1700000050000),
 		`{"sender":{"id":"P"},"recipient":{"id":"1"},"timestamp":1700000060000,"message":{"mid":"m_h","is_echo":true,"app_id":263902037430900,"text":"Sono Giulia"}}`)
 	before := len(g.Calls())
-	wantErr(w.Deliver(ctx, "1", entries), 2, ErrThreadOwned)
-	if err := w.Deliver(ctx, "1", []bot.Entry{reply(4, bot.FromAgent, "Ti rispondo io")}); err != nil {
+	wantErr(deliver(ctx, w, "1", entries), 2, ErrThreadOwned)
+	if err := deliver(ctx, w, "1", []bot.Entry{reply(4, bot.FromAgent, "Ti rispondo io")}); err != nil {
 		t.Errorf("Deliver of an agent's reply while a person owns the thread = %v", err)
 	}
 	if n := len(g.Calls()) - before; n != 1 {
@@ -396,30 +396,51 @@ func TestDeliver(t *testing.T) {
 
 	// The thread is passed back to us: the bot speaks again.
 	handle(`{"sender":{"id":"1"},"timestamp":1700000070000,"pass_thread_control":{"previous_owner_app_id":"263902037430900","new_owner_app_id":"111"}}`)
-	if err := w.Deliver(ctx, "1", entries[1:2]); err != nil {
+	if err := deliver(ctx, w, "1", entries[1:2]); err != nil {
 		t.Errorf("Deliver after the pass back = %v", err)
 	}
 
 	// Graph says the shopper is gone: the sink hears of it.
 	g.fail(graphFailure{status: 400, code: 551, subcode: 1545041, message: "(#551) This person isn't available right now."})
-	wantErr(w.Deliver(ctx, "1", entries[1:2]), 2, ErrUnreachable)
+	wantErr(deliver(ctx, w, "1", entries[1:2]), 2, ErrUnreachable)
 	if k := s.events[len(s.events)-1].Kind; k != KindUnreachable {
 		t.Errorf("last event = %q, want %q", k, KindUnreachable)
 	}
 
 	// Graph says another app controls the thread: the bot stops trying.
 	g.fail(graphFailure{status: 400, code: 10, subcode: 2018300, message: "(#10) another app is controlling this thread now"})
-	wantErr(w.Deliver(ctx, "1", entries[1:2]), 2, ErrThreadOwned)
+	wantErr(deliver(ctx, w, "1", entries[1:2]), 2, ErrThreadOwned)
 	before = len(g.Calls())
-	wantErr(w.Deliver(ctx, "1", entries[1:2]), 2, ErrThreadOwned)
+	wantErr(deliver(ctx, w, "1", entries[1:2]), 2, ErrThreadOwned)
 	if n := len(g.Calls()) - before; n != 0 {
 		t.Errorf("Graph got %d calls after it said another app owns the thread", n)
 	}
 }
 
+// deliver sends entries to psid through the webhook's Delivery in order,
+// as the outbound queue does, stopping at the first that cannot go.
+func deliver(ctx context.Context, w *Webhook, psid string, entries []bot.Entry) error {
+	d := w.Deliverer()
+	for _, e := range entries {
+		if err := d.Deliver(ctx, bot.Messenger+":"+psid, e); err != nil {
+			return &deliveryError{seq: e.Seq, err: err}
+		}
+	}
+	return nil
+}
+
+// deliveryError is deliver's error: the first entry not delivered.
+type deliveryError struct {
+	seq int64
+	err error
+}
+
+func (e *deliveryError) Error() string { return fmt.Sprintf("entry %d: %v", e.seq, e.err) }
+func (e *deliveryError) Unwrap() error { return e.err }
+
 func TestDeliverWithoutSender(t *testing.T) {
 	w := NewWebhook(appSecret, verifyToken, &fakeDispatcher{}, nil, nil)
-	if err := w.Deliver(context.Background(), "1", []bot.Entry{{From: bot.FromBot, Reply: &bot.Reply{Text: "x"}}}); err == nil {
+	if err := deliver(context.Background(), w, "1", []bot.Entry{{From: bot.FromBot, Reply: &bot.Reply{Text: "x"}}}); err == nil {
 		t.Error("Deliver without a sender = nil, want an error")
 	}
 }

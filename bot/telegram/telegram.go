@@ -10,9 +10,9 @@
 // secret and starts a goroutine per update, losing order.
 //
 // Replies are not sent while the webhook waits: Handle returns once the
-// turn is committed to the conversation's log, handing the new entries to
-// an Outbox if one is configured; Deliver sends entries through the Sender
-// for whoever delivers them (the outbound queue, when it exists).
+// turn is committed to the conversation's log — which queues its replies
+// for the outbound queue (bot.Outbound) — telling an Outbox if one is
+// configured; the queue sends them through Deliverer, on the Sender.
 package telegram
 
 import (
@@ -64,8 +64,9 @@ type LastMessages interface {
 	Latest(ctx context.Context, chatID int64, messageID int) (int, error)
 }
 
-// Outbox receives the log entries a dispatched update appended (the
-// shopper's message, then the replies), for delivery with Deliver.
+// Outbox hears of the log entries a dispatched update appended (the
+// shopper's message, then the replies): they are queued already, so it may
+// only wake whoever delivers them.
 type Outbox interface {
 	Enqueue(ctx context.Context, chatID int64, entries []bot.Entry) error
 }
@@ -365,29 +366,6 @@ func (w *Webhook) dispatchOnce(ctx context.Context, u Update, log *slog.Logger) 
 		}
 	}
 	return http.StatusOK, nil
-}
-
-// Deliver sends the replies among entries (those with a Reply, from the bot
-// or an agent) to chat chatID, in order, stopping at the first failure,
-// which it returns (see Sender.Send for the errors). A shopper found
-// unreachable is recorded as such.
-func (w *Webhook) Deliver(ctx context.Context, chatID int64, entries []bot.Entry) error {
-	for _, e := range entries {
-		if e.Reply == nil || e.From == bot.FromShopper {
-			continue
-		}
-		err := w.sender.Send(ctx, chatID, *e.Reply)
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, ErrUnreachable) && w.reach != nil {
-			if rerr := w.reach.SetReachable(ctx, Key(chatID), false); rerr != nil {
-				w.log.Error("telegram: recording an unreachable shopper", "err", rerr)
-			}
-		}
-		return fmt.Errorf("telegram: deliver entry %d of %s: %w", e.Seq, Key(chatID), err)
-	}
-	return nil
 }
 
 // Wait waits for the Bot API calls Handle started after answering

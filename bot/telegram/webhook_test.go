@@ -414,7 +414,7 @@ func TestDeliver(t *testing.T) {
 		{Seq: 2, From: bot.FromBot, Reply: &bot.Reply{Text: "Ciao! Cosa cerchi?"}},
 		{Seq: 3, From: bot.FromAgent, Reply: &bot.Reply{Text: "Sono Marta, ti aiuto io."}},
 	}
-	if err := f.w.Deliver(ctx, 1001, entries); err != nil {
+	if err := deliver(ctx, f.w, 1001, entries); err != nil {
 		t.Fatalf("Deliver = %v", err)
 	}
 	var texts []string
@@ -426,13 +426,25 @@ func TestDeliver(t *testing.T) {
 	}
 
 	f.api.Block(3003)
-	err := f.w.Deliver(ctx, 3003, entries)
+	err := deliver(ctx, f.w, 3003, entries)
 	if !errors.Is(err, telegram.ErrUnreachable) {
 		t.Errorf("Deliver to a blocked shopper = %v, want ErrUnreachable", err)
 	}
 	if got, want := f.reach.changes(), []string{"telegram:3003 unreachable"}; !cmp.Equal(got, want) {
 		t.Errorf("reachability changes %v, want %v", got, want)
 	}
+}
+
+// deliver sends entries to chatID through the webhook's Delivery in order,
+// as the outbound queue does, stopping at the first that cannot go.
+func deliver(ctx context.Context, w *telegram.Webhook, chatID int64, entries []bot.Entry) error {
+	d := w.Deliverer()
+	for _, e := range entries {
+		if err := d.Deliver(ctx, telegram.Key(chatID), e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func TestKeyAndChatID(t *testing.T) {
