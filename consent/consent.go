@@ -7,9 +7,23 @@
 //
 // The ledger never holds a name or a platform id in clear. A person is a
 // subject, a pseudonymous id made with SubjectID: an HMAC of the channel
-// and the channel's user id under the server's secret. One subject per
-// channel identity; linking identities (a web visitor who logs in) is a
-// later addition that records the link as its own event.
+// and the channel's user id under the server's secret. Each channel
+// identity ("webchat:<session>", "telegram:<chat id>") is a subject of its
+// own, until it is linked to a shop customer.
+//
+// A shop customer is a person whose subject is CustomerSubject of their
+// customer id. A channel identity becomes one of the customer's aliases
+// when the customer signs in on the web chat (Method SignIn) or opens a
+// single-use link code on a messaging app (Method LinkCode); see
+// DataRights.LinkCustomer and DataRights.RedeemLinkCode. The first link
+// of an identity wins: it is never moved to another person silently
+// (ErrConflict). Every link is recorded as a Link event of the person
+// naming the alias (Event.Linked), and Ledger.History of the person merges
+// the events of every alias it links, so a decision given on any channel
+// counts on all of them and the later one wins. Data stays sealed with the
+// alias's own key (Keyring), so linking re-encrypts nothing; consent, the
+// privacy view, export and erasure work on the person, and erasing it
+// erases every alias with it.
 //
 // # The chain
 //
@@ -52,6 +66,11 @@ var (
 	ErrTampered = errors.New("ledger tampered")
 	// ErrUnavailable means the store cannot be reached.
 	ErrUnavailable = errors.New("backend unavailable")
+	// ErrConflict means a channel identity is linked to another person.
+	ErrConflict = errors.New("conflict")
+	// ErrNotLinked means a channel identity is not linked to a shop
+	// customer.
+	ErrNotLinked = errors.New("not linked")
 )
 
 // Purpose is what a person's data is used for.
@@ -108,12 +127,15 @@ const (
 	// Erase records that the subject's data was erased ("forget me"); it
 	// names no purpose and ends every consent.
 	Erase Action = "erase"
+	// Link records that a channel identity (Event.Linked) is the person
+	// Event.Subject from now on; it names no purpose and no notice.
+	Link Action = "link"
 )
 
 // Valid reports whether a is one of the actions.
 func (a Action) Valid() bool {
 	switch a {
-	case Grant, Deny, Withdraw, Expire, Erase:
+	case Grant, Deny, Withdraw, Expire, Erase, Link:
 		return true
 	}
 	return false
@@ -130,12 +152,18 @@ const (
 	QuickReply Method = "quick_reply"
 	// Typed is the shopper's own typed words.
 	Typed Method = "typed"
+	// SignIn is a sign-in on the shop's site, verified by the shop's
+	// signature (a Link made by the web chat).
+	SignIn Method = "sign_in"
+	// LinkCode is a single-use link code opened on a messaging app (a
+	// Link made from a signed-in web chat).
+	LinkCode Method = "link_code"
 )
 
 // Valid reports whether m is one of the methods.
 func (m Method) Valid() bool {
 	switch m {
-	case Button, QuickReply, Typed:
+	case Button, QuickReply, Typed, SignIn, LinkCode:
 		return true
 	}
 	return false
@@ -193,6 +221,9 @@ type Event struct {
 	MessageID string `json:"message_id,omitempty"`
 	// Action is what happened.
 	Action Action `json:"action"`
+	// Linked is, for a Link, the alias subject linked to Subject; empty
+	// for every other action.
+	Linked string `json:"linked,omitempty"`
 	// Actor is who recorded it.
 	Actor Actor `json:"actor"`
 	// At is when the ledger recorded it, UTC, microsecond precision. Set
@@ -230,8 +261,8 @@ type Store interface {
 	// Events returns up to limit events whose IDs are above afterID, in
 	// ID order.
 	Events(ctx context.Context, afterID int64, limit int) ([]Event, error)
-	// SubjectEvents returns every event of subject, in ID order.
-	SubjectEvents(ctx context.Context, subject string) ([]Event, error)
+	// SubjectEvents returns every event of the subjects, in ID order.
+	SubjectEvents(ctx context.Context, subjects ...string) ([]Event, error)
 }
 
 // SubjectID returns the pseudonymous subject id of a channel's user: the
@@ -249,6 +280,17 @@ func SubjectID(secret, channel, channelUserID string) string {
 	m.Write([]byte(channelUserID))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// CustomerSubject returns the subject of a shop customer, the person their
+// linked channel identities belong to: SubjectID of the channel
+// "customer" and the shop's customer id. secret must not be empty.
+func CustomerSubject(secret, customerID string) string {
+	return SubjectID(secret, customerChannel, customerID)
+}
+
+// customerChannel is the pseudo-channel of customer subjects; no
+// conversation may use it.
+const customerChannel = "customer"
 
 // TamperError reports the first stored event that does not check out.
 type TamperError struct {

@@ -73,12 +73,12 @@ func (m *memStore) Events(ctx context.Context, afterID int64, limit int) ([]cons
 	return out, nil
 }
 
-func (m *memStore) SubjectEvents(ctx context.Context, subject string) ([]consent.Event, error) {
+func (m *memStore) SubjectEvents(ctx context.Context, subjects ...string) ([]consent.Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []consent.Event
 	for _, e := range m.events {
-		if e.Subject == subject {
+		if slices.Contains(subjects, e.Subject) {
 			out = append(out, e)
 		}
 	}
@@ -293,5 +293,96 @@ func TestStateOfOrder(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("StateOf() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestDigestGolden pins the digests and hashes of events as recorded
+// before Event.Linked existed, so that adding a field never changes the
+// digest of a stored event, and pins a link event's.
+func TestDigestGolden(t *testing.T) {
+	ns, err := consent.NewNotices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 14, 10, 30, 0, 123456000, time.UTC)
+	l := consent.New(&memStore{}, ns, consent.WithNow(func() time.Time { return at }))
+	s := consent.SubjectID("golden", "telegram", "42")
+	tests := []struct {
+		e            consent.Event
+		digest, hash string
+	}{
+		{
+			consent.Event{Subject: s, Purpose: consent.Notifications, NoticeVersion: 1, Lang: "it", Channel: "telegram",
+				Method: consent.Button, MessageID: "cb-1", Action: consent.Grant, Actor: consent.Shopper},
+			"cb4566e14eec74f1d42cdbe39a56d191d2f9cc111199d9bc1105503916208826",
+			"abc216af760f2c3e45e25143d7318fc96af6885d5f530524985b683fe62bd2c4",
+		},
+		{
+			consent.Event{Subject: s, Action: consent.Erase, Actor: consent.Admin},
+			"2125c20634abdabc1e4ed449a125b748ab86d727b289d65eff61b3f0e70bf148",
+			"a81e3cfe64dbc1d4bf38c31ad6212f81c3b9edce7456ac31000aac6b14c74279",
+		},
+		{
+			consent.Event{Subject: consent.CustomerSubject("golden", "c-1"), Linked: s, Lang: "it", Channel: "telegram",
+				Method: consent.LinkCode, MessageID: "u-1", Action: consent.Link, Actor: consent.Shopper},
+			"5c0b9d6198da727d623795674c265d095f9351b1b4632e6a6c2b6043829568d7",
+			"9ce962c4c471f363bc32c476520040d5bc50b5dc3a05facf7128cb49d64692b2",
+		},
+	}
+	for i, tt := range tests {
+		got, err := l.Record(context.Background(), tt.e)
+		if err != nil {
+			t.Fatalf("Record(%s) = %v", tt.e.Action, err)
+		}
+		if got.Digest != tt.digest || got.Hash != tt.hash {
+			t.Errorf("event %d (%s): digest %s, hash %s; want %s, %s", i+1, tt.e.Action, got.Digest, got.Hash, tt.digest, tt.hash)
+		}
+	}
+}
+
+// countingLedgerStore counts the reads of subjects' events.
+type countingLedgerStore struct {
+	*memStore
+	reads int
+}
+
+func (c *countingLedgerStore) SubjectEvents(ctx context.Context, subjects ...string) ([]consent.Event, error) {
+	c.reads++
+	return c.memStore.SubjectEvents(ctx, subjects...)
+}
+
+// TestHistoryReads checks that the history of a subject without links
+// costs one read of the store, and a person's with links two, however
+// many identities it links.
+func TestHistoryReads(t *testing.T) {
+	ctx := context.Background()
+	ns, err := consent.NewNotices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &countingLedgerStore{memStore: &memStore{}}
+	l := consent.New(store, ns)
+	person := consent.CustomerSubject("k", "c-1")
+	for _, ch := range []string{"telegram", "webchat", "messenger"} {
+		alias := consent.SubjectID("k", ch, "1")
+		if _, err := l.Record(ctx, consent.Event{Subject: person, Linked: alias, Channel: ch, Method: consent.SignIn,
+			Action: consent.Link, Actor: consent.Shopper}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, tt := range map[string]struct {
+		subject string
+		reads   int
+	}{
+		"unlinked": {consent.SubjectID("k", "telegram", "2"), 1},
+		"person":   {person, 2},
+	} {
+		store.reads = 0
+		if _, err := l.State(ctx, tt.subject); err != nil {
+			t.Fatal(err)
+		}
+		if store.reads != tt.reads {
+			t.Errorf("State(%s) read the store %d times, want %d", name, store.reads, tt.reads)
+		}
 	}
 }

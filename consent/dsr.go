@@ -31,7 +31,11 @@ var ErrGone = errors.New("gone")
 // data-subject requests out to: the conversation store, the outbound
 // queue, the search index… A subject's data is found by the subject id or
 // by the conversation keys ("telegram:12345") linked to it (see
-// Keyring.Link); conversations lists them, and may be empty.
+// Keyring.Link); conversations lists them, and may be empty. For a person
+// with linked channel identities, subject is the person and conversations
+// are those of the person and of every identity linked to it; what a
+// conversation's store sealed is sealed with the key of the
+// conversation's own identity, not the person's.
 type Holder interface {
 	// Name names the store in reports: "conversations", "outbound queue",
 	// "search index".
@@ -76,7 +80,11 @@ type DataRights struct {
 	keys      *Keyring
 	holders   []Holder
 	tokens    TokenStore
+	codes     LinkCodeStore
+	secret    string // makes the subjects of conversations (SubjectID)
 	linkKey   []byte
+	codeKey   []byte
+	codeTTL   time.Duration
 	publicURL string
 	linkTTL   time.Duration
 	now       func() time.Time
@@ -125,8 +133,9 @@ func WithServiceLogger(l *slog.Logger) ServiceOption {
 
 // NewService returns the data-rights service, DataRights, over ledger and
 // keys. secret (the server's BOTTEGA_SECRET_KEY, at least MinSecretLen
-// bytes) signs the export links; a TokenStore is required
-// (WithTokenStore).
+// bytes) signs the export links and is the secret of the subject ids
+// (SubjectID, CustomerSubject) the service makes for conversations and
+// customers; a TokenStore is required (WithTokenStore).
 func NewService(ledger *Ledger, keys *Keyring, secret []byte, opts ...ServiceOption) (*DataRights, error) {
 	if ledger == nil || keys == nil {
 		return nil, errors.New("consent: new service: a ledger and a keyring are required")
@@ -138,9 +147,13 @@ func NewService(ledger *Ledger, keys *Keyring, secret []byte, opts ...ServiceOpt
 	if err != nil {
 		return nil, fmt.Errorf("consent: new service: derive the link key: %w", err)
 	}
+	codeKey, err := hkdf.Key(sha256.New, secret, nil, "bottega data rights: link codes v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("consent: new service: derive the link code key: %w", err)
+	}
 	s := &DataRights{
-		ledger: ledger, keys: keys, linkKey: linkKey, linkTTL: DefaultLinkTTL,
-		now: time.Now, log: slog.New(slog.DiscardHandler),
+		ledger: ledger, keys: keys, secret: string(secret), linkKey: linkKey, linkTTL: DefaultLinkTTL,
+		codeKey: codeKey, codeTTL: DefaultLinkCodeTTL, now: time.Now, log: slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
 		o(s)
@@ -166,9 +179,60 @@ func (s *DataRights) Subjects(ctx context.Context, after string, limit int) ([]S
 	return s.keys.Subjects(ctx, after, limit)
 }
 
-// Summary returns the subject's consent state, their ledger receipts and
+// scope is everything DataRights knows of a person: the person, the
+// identities linked to it, the merged ledger history and the
+// conversations of all of them.
+type scope struct {
+	person     string
+	identities []Identity
+	// subjects are the aliases, then the person.
+	subjects []string
+	events   []Event
+	// convs are the conversations of all subjects, sorted; links counts
+	// the keyring's conversation links among them.
+	convs []string
+	links int
+}
+
+// scopeOf resolves subject, a person or any of its aliases, to its person
+// and gathers the person's scope. It reads the links from the store, not
+// from a cache.
+func (s *DataRights) scopeOf(ctx context.Context, subject string) (scope, error) {
+	person, err := s.keys.person(ctx, subject, false)
+	if err != nil {
+		return scope{}, err
+	}
+	sc := scope{person: person}
+	if sc.identities, err = s.keys.Identities(ctx, person); err != nil {
+		return scope{}, err
+	}
+	for _, id := range sc.identities {
+		if id.Alias != person && !slices.Contains(sc.subjects, id.Alias) {
+			sc.subjects = append(sc.subjects, id.Alias)
+		}
+	}
+	sc.subjects = append(sc.subjects, person)
+	if sc.events, err = s.ledger.History(ctx, person); err != nil {
+		return scope{}, err
+	}
+	for _, subj := range sc.subjects {
+		convs, err := s.keys.Conversations(ctx, subj)
+		if err != nil {
+			return scope{}, err
+		}
+		sc.links += len(convs)
+		sc.convs = append(sc.convs, convs...)
+	}
+	slices.Sort(sc.convs)
+	sc.convs = slices.Compact(sc.convs)
+	return sc, nil
+}
+
+// Summary returns the person's consent state, their ledger receipts and
 // what every store holds on them ("consents" for the ledger's records,
-// then each holder's kinds in the order holders were added). A subject of
+// then each holder's kinds in the order holders were added). subject may
+// be a person or any channel identity linked to one: the summary is the
+// person's (Summary.Subject), over every linked identity. A subject of
 // whom nothing is known gets a summary with no receipts and nothing held.
 // Errors wrap ErrInvalid for a malformed subject and ErrUnavailable when a
 // store cannot be reached.
@@ -176,20 +240,16 @@ func (s *DataRights) Summary(ctx context.Context, subject string) (Summary, erro
 	if !isSubject(subject) {
 		return Summary{}, fmt.Errorf("consent: summary: subject is not a subject id: %w", ErrInvalid)
 	}
-	events, err := s.ledger.History(ctx, subject)
-	if err != nil {
-		return Summary{}, fmt.Errorf("consent: summary: %w", err)
-	}
-	convs, err := s.keys.Conversations(ctx, subject)
+	sc, err := s.scopeOf(ctx, subject)
 	if err != nil {
 		return Summary{}, fmt.Errorf("consent: summary: %w", err)
 	}
 	var held []Holding
-	if len(events) > 0 {
-		held = append(held, Holding{What: "consents", Count: len(events)})
+	if len(sc.events) > 0 {
+		held = append(held, Holding{What: "consents", Count: len(sc.events)})
 	}
 	for _, h := range s.holders {
-		hs, err := h.Held(ctx, subject, convs)
+		hs, err := h.Held(ctx, sc.person, sc.convs)
 		if err != nil {
 			return Summary{}, fmt.Errorf("consent: summary: store %s: %w", h.Name(), err)
 		}
@@ -199,28 +259,33 @@ func (s *DataRights) Summary(ctx context.Context, subject string) (Summary, erro
 			}
 		}
 	}
+	events := sc.events
 	if events == nil {
 		events = []Event{}
 	}
 	if held == nil {
 		held = []Holding{}
 	}
-	return Summary{Subject: subject, Consents: StateOf(events), Receipts: events, Held: held}, nil
+	return Summary{Subject: sc.person, Consents: StateOf(events), Receipts: events, Held: held,
+		Linked: linkedChannels(sc.identities)}, nil
 }
 
-// known reports whether anything is held on subject besides the ledger's
-// proof of an erasure: a key, data in a store, or consent records since
-// the last erasure. A holder that cannot say counts as holding something.
-func (s *DataRights) known(ctx context.Context, subject string, events []Event, convs []string) (bool, error) {
-	if len(events) > 0 && events[len(events)-1].Action != Erase {
+// known reports whether anything is held on the person besides the
+// ledger's proof of an erasure: a key (of the person or an alias), data
+// in a store, or consent records since the last erasure. A holder that
+// cannot say counts as holding something.
+func (s *DataRights) known(ctx context.Context, sc scope) (bool, error) {
+	if len(sc.events) > 0 && sc.events[len(sc.events)-1].Action != Erase {
 		return true, nil
 	}
-	hasKey, err := s.keys.Has(ctx, subject)
-	if err != nil || hasKey {
-		return hasKey, err
+	for _, subj := range sc.subjects {
+		hasKey, err := s.keys.Has(ctx, subj)
+		if err != nil || hasKey {
+			return hasKey, err
+		}
 	}
 	for _, h := range s.holders {
-		hs, err := h.Held(ctx, subject, convs)
+		hs, err := h.Held(ctx, sc.person, sc.convs)
 		if err != nil {
 			return true, nil
 		}
@@ -233,40 +298,42 @@ func (s *DataRights) known(ctx context.Context, subject string, events []Event, 
 	return false, nil
 }
 
-// Erase erases subject everywhere, in this order: it records an Erase
-// event in the ledger (ending every consent; the ledger's records stay as
-// pseudonymous proof of consent), asks every holder to erase, giving it
-// the conversations linked to subject plus conversation (the chat the
-// request came from, if any), and destroys the subject's key, which makes
-// whatever a failing store kept unreadable. It reports per store, in that
-// order: "ledger", the holders, "keys". A step that fails does not stop
-// the others; the report says which failed (Report.Complete).
+// Erase erases the person subject resolves to (subject itself, or the
+// person a channel identity is linked to) everywhere, with every identity
+// linked to it, in this order: it records Erase events in the ledger, one
+// for each linked identity and then one for the person (ending every
+// consent; the ledger's records stay as pseudonymous proof of consent),
+// asks every holder to erase, giving it the conversations of the person
+// and of every linked identity plus conversation (the chat the request
+// came from, if any), and destroys the keys of the person and of every
+// linked identity, with the links between them and the person's pending
+// link codes, which makes whatever a failing store kept unreadable. It
+// reports per store, in that order: "ledger", the holders, "keys". A step
+// that fails does not stop the others; the report says which failed
+// (Report.Complete).
 //
-// The ledger event's actor is Admin for a request without conversation,
+// The ledger events' actor is Admin for a request without conversation,
 // and System, on the conversation's channel, for one made in a chat.
 //
 // Errors: ErrInvalid for a malformed subject, ErrNotFound when nothing is
-// held on subject (never seen, or erased with nothing held since), and the
-// keyring's or ledger's error when what is held cannot be read, in which
-// case nothing was done.
+// held on the person (never seen, or erased with nothing held since), and
+// the keyring's or ledger's error when what is held cannot be read, in
+// which case nothing was done.
 func (s *DataRights) Erase(ctx context.Context, subject, conversation string) (Report, error) {
 	if !isSubject(subject) {
 		return Report{}, fmt.Errorf("consent: erase: subject is not a subject id: %w", ErrInvalid)
 	}
-	events, err := s.ledger.History(ctx, subject)
+	sc, err := s.scopeOf(ctx, subject)
 	if err != nil {
 		return Report{}, fmt.Errorf("consent: erase: %w", err)
 	}
-	convs, err := s.keys.Conversations(ctx, subject)
-	if err != nil {
-		return Report{}, fmt.Errorf("consent: erase: %w", err)
-	}
-	linked := len(convs)
+	convs := sc.convs
 	if conversation != "" && !slices.Contains(convs, conversation) {
-		convs = append(convs, conversation)
+		convs = append(slices.Clone(convs), conversation)
 		slices.Sort(convs)
 	}
-	known, err := s.known(ctx, subject, events, convs)
+	sc.convs = convs
+	known, err := s.known(ctx, sc)
 	if err != nil {
 		return Report{}, fmt.Errorf("consent: erase: %w", err)
 	}
@@ -274,21 +341,10 @@ func (s *DataRights) Erase(ctx context.Context, subject, conversation string) (R
 		return Report{}, fmt.Errorf("consent: erase: subject: %w", ErrNotFound)
 	}
 
-	r := Report{Subject: subject, At: s.now().UTC().Truncate(time.Microsecond)}
-	ev := Event{Subject: subject, Action: Erase, Actor: Admin}
-	if conversation != "" {
-		ev.Actor, ev.Channel = System, channelOf(conversation)
-	}
-	ledger := StoreReport{Store: "ledger"}
-	if stored, err := s.ledger.Record(ctx, ev); err != nil {
-		ledger.Err = s.failure("ledger", err)
-	} else {
-		ledger.Note = fmt.Sprintf("recorded the erasure as event %d; kept the earlier consent events (%d) as pseudonymous proof of consent", stored.ID, len(events))
-	}
-	r.Stores = append(r.Stores, ledger)
-
+	r := Report{Subject: sc.person, At: s.now().UTC().Truncate(time.Microsecond)}
+	r.Stores = append(r.Stores, s.eraseLedger(ctx, sc, conversation))
 	for _, h := range s.holders {
-		sr, err := h.Erase(ctx, subject, convs)
+		sr, err := h.Erase(ctx, sc.person, convs)
 		if sr.Store == "" {
 			sr.Store = h.Name()
 		}
@@ -297,18 +353,79 @@ func (s *DataRights) Erase(ctx context.Context, subject, conversation string) (R
 		}
 		r.Stores = append(r.Stores, sr)
 	}
-
-	keys := StoreReport{Store: "keys"}
-	if had, err := s.keys.Destroy(ctx, subject); err != nil {
-		keys.Err = s.failure("keys", err)
-	} else if had {
-		keys.Erased = 1 + linked
-		keys.Note = "destroyed the person's key and conversation links: what was sealed with the key, in every store and in backups of the main database, can no longer be read"
-	} else {
-		keys.Note = "no key was held"
-	}
-	r.Stores = append(r.Stores, keys)
+	r.Stores = append(r.Stores, s.eraseKeys(ctx, sc))
 	return r, nil
+}
+
+// eraseLedger records the Erase events of an erasure: one per linked
+// identity, then the person's.
+func (s *DataRights) eraseLedger(ctx context.Context, sc scope, conversation string) StoreReport {
+	rep := StoreReport{Store: "ledger"}
+	var ids []int64
+	for _, subj := range sc.subjects {
+		ev := Event{Subject: subj, Action: Erase, Actor: Admin}
+		if conversation != "" {
+			ev.Actor, ev.Channel = System, channelOf(conversation)
+		}
+		stored, err := s.ledger.Record(ctx, ev)
+		if err != nil {
+			rep.Err = s.failure("ledger", err)
+			continue
+		}
+		ids = append(ids, stored.ID)
+	}
+	kept := len(sc.events)
+	switch {
+	case len(sc.subjects) == 1 && len(ids) == 1:
+		rep.Note = fmt.Sprintf("recorded the erasure as event %d; kept the earlier consent events (%d) as pseudonymous proof of consent", ids[0], kept)
+	case len(ids) > 0:
+		rep.Note = fmt.Sprintf("recorded the erasure of the person and %d linked identities as events %d to %d; kept the earlier consent events (%d) as pseudonymous proof of consent",
+			len(sc.subjects)-1, ids[0], ids[len(ids)-1], kept)
+	}
+	return rep
+}
+
+// eraseKeys deletes the person's pending link codes, then destroys the
+// keys of the person and its identities, and with them their conversation
+// links and the identities.
+func (s *DataRights) eraseKeys(ctx context.Context, sc scope) StoreReport {
+	rep := StoreReport{Store: "keys"}
+	codes := 0
+	if s.codes != nil {
+		n, err := s.codes.DeleteLinkCodes(ctx, sc.person)
+		if err != nil {
+			rep.Err = s.failure("link codes", err)
+		}
+		codes = n
+	}
+	destroyed := 0
+	for _, subj := range sc.subjects {
+		had, err := s.keys.Destroy(ctx, subj)
+		if err != nil {
+			rep.Err = s.failure("keys", err)
+			continue
+		}
+		if had {
+			destroyed++
+		}
+	}
+	switch {
+	case destroyed == 0:
+		rep.Note = "no key was held"
+	case len(sc.subjects) == 1:
+		rep.Note = "destroyed the person's key and conversation links: what was sealed with the key, in every store and in backups of the main database, can no longer be read"
+	default:
+		rep.Note = fmt.Sprintf("destroyed %d keys, of the person and of their linked identities, with their conversation links and the %d links between them: what was sealed with the keys, in every store and in backups of the main database, can no longer be read",
+			destroyed, len(sc.identities))
+	}
+	if destroyed > 0 {
+		rep.Erased = destroyed + sc.links + len(sc.identities)
+	}
+	if codes > 0 {
+		rep.Erased += codes
+		rep.Note += fmt.Sprintf("; deleted %d pending link codes", codes)
+	}
+	return rep
 }
 
 // failure logs a store's failure and returns the report's short text,
@@ -330,31 +447,27 @@ const (
 	linkLen     = linkBodyLen + sha256.Size
 )
 
-// ExportLink returns a link to a JSON export of everything held on
-// subject (see Export), valid for the link TTL and for one download. The
-// link is the public URL, ExportPath and a token signed with the server's
-// secret; the token carries the subject's pseudonymous id, a random id
-// and the expiry. Errors wrap ErrInvalid for a malformed subject and
+// ExportLink returns a link to a JSON export of everything held on the
+// person subject resolves to (see Export), valid for the link TTL and for
+// one download. The link is the public URL, ExportPath and a token signed
+// with the server's secret; the token carries the person's pseudonymous
+// id, a random id and the expiry. Errors wrap ErrInvalid for a malformed subject and
 // ErrNotFound when nothing is held on it.
 func (s *DataRights) ExportLink(ctx context.Context, subject string) (string, time.Time, error) {
 	if !isSubject(subject) {
 		return "", time.Time{}, fmt.Errorf("consent: export link: subject is not a subject id: %w", ErrInvalid)
 	}
-	events, err := s.ledger.History(ctx, subject)
+	sc, err := s.scopeOf(ctx, subject)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("consent: export link: %w", err)
 	}
-	convs, err := s.keys.Conversations(ctx, subject)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("consent: export link: %w", err)
-	}
-	if known, err := s.known(ctx, subject, events, convs); err != nil {
+	if known, err := s.known(ctx, sc); err != nil {
 		return "", time.Time{}, fmt.Errorf("consent: export link: %w", err)
 	} else if !known {
 		return "", time.Time{}, fmt.Errorf("consent: export link: subject: %w", ErrNotFound)
 	}
 	expires := s.now().Add(s.linkTTL).UTC().Truncate(time.Second)
-	token, err := s.signLink(subject, expires)
+	token, err := s.signLink(sc.person, expires)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("consent: export link: %w", err)
 	}

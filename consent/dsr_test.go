@@ -52,8 +52,10 @@ type rig struct {
 	main, keysDB *sqldb.DB
 	mainPath     string // SQLite only
 	ledger       *consent.Ledger
+	ledgerStore  *sqlconsent.Store
 	keys         *consent.Keyring
 	notes        *notes
+	codes        *sqlconsent.LinkCodes
 	svc          *consent.DataRights
 	clk          *testClock
 }
@@ -83,7 +85,7 @@ func newRig(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.ledger = consent.New(store, ns, consent.WithNow(r.clk.now))
+	r.ledger, r.ledgerStore = consent.New(store, ns, consent.WithNow(r.clk.now)), store
 	ks, err := sqlconsent.NewKeyStore(r.keysDB)
 	if err != nil {
 		t.Fatal(err)
@@ -96,9 +98,12 @@ func newRig(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r.codes, err = sqlconsent.NewLinkCodes(r.main, r.clk.now); err != nil {
+		t.Fatal(err)
+	}
 	opts := []consent.ServiceOption{
 		consent.WithTokenStore(tokens), consent.WithPublicURL(publicURL + "/"),
-		consent.WithServiceNow(r.clk.now), consent.WithHolder(r.notes),
+		consent.WithServiceNow(r.clk.now), consent.WithHolder(r.notes), consent.WithLinkCodeStore(r.codes),
 	}
 	for _, h := range extra {
 		opts = append(opts, consent.WithHolder(h))
@@ -231,7 +236,10 @@ func (n *notes) Export(ctx context.Context, subject string, conversations []stri
 		if err := rows.Scan(&conv, &seq, &at, &sealed); err != nil {
 			return nil, err
 		}
-		plain, err := n.keys.Open(ctx, subject, sealed)
+		// Sealed with the key of the conversation's own identity, which
+		// for a linked person is not subject.
+		ch, id, _ := strings.Cut(conv, ":")
+		plain, err := n.keys.Open(ctx, consent.SubjectID(string(secretKey), ch, id), sealed)
 		if errors.Is(err, consent.ErrErased) {
 			continue
 		}

@@ -33,6 +33,9 @@ type Export struct {
 	Consents []ExportConsent `json:"consents"`
 	// Erasures are the earlier erasures of the person's data.
 	Erasures []Receipt `json:"erasures"`
+	// Links are the receipts of the person's channel identities linked
+	// to their shop account, oldest first.
+	Links []Receipt `json:"links"`
 	// Subscriptions are back-in-stock subscriptions, from the holders.
 	Subscriptions []json.RawMessage `json:"subscriptions"`
 	// Conversations are the chat transcripts, from the holders.
@@ -49,6 +52,9 @@ type ExportProfile struct {
 	Subject string `json:"subject"`
 	// Channels are the channels the person used, sorted.
 	Channels []string `json:"channels"`
+	// Linked are the channels linked to the person's shop account,
+	// sorted; none when the person is not a shop customer.
+	Linked []string `json:"linked,omitempty"`
 	// FirstSeen is the time of the first consent record, if any.
 	FirstSeen time.Time `json:"first_seen,omitzero"`
 }
@@ -85,24 +91,23 @@ func receiptOf(e Event) Receipt {
 // exportSections are the holder sections that join the export's own.
 var exportSections = []string{"subscriptions", "conversations", "orders"}
 
-// Export collects everything held on subject: the consent receipts from
-// the ledger and every holder's sections. Errors wrap ErrInvalid for a
-// malformed subject or a holder's export that is not a JSON object of
-// sections, and ErrNotFound when nothing is held on subject (never seen,
-// or erased with nothing held since).
+// Export collects everything held on the person subject resolves to (a
+// person, or the person a channel identity is linked to), over every
+// identity linked to it: the consent and link receipts from the ledger
+// and every holder's sections. Errors wrap ErrInvalid for a malformed
+// subject or a holder's export that is not a JSON object of sections,
+// and ErrNotFound when nothing is held on the person (never seen, or
+// erased with nothing held since).
 func (s *DataRights) Export(ctx context.Context, subject string) (Export, error) {
 	if !isSubject(subject) {
 		return Export{}, fmt.Errorf("consent: export: subject is not a subject id: %w", ErrInvalid)
 	}
-	events, err := s.ledger.History(ctx, subject)
+	sc, err := s.scopeOf(ctx, subject)
 	if err != nil {
 		return Export{}, fmt.Errorf("consent: export: %w", err)
 	}
-	convs, err := s.keys.Conversations(ctx, subject)
-	if err != nil {
-		return Export{}, fmt.Errorf("consent: export: %w", err)
-	}
-	if known, err := s.known(ctx, subject, events, convs); err != nil {
+	events, convs := sc.events, sc.convs
+	if known, err := s.known(ctx, sc); err != nil {
 		return Export{}, fmt.Errorf("consent: export: %w", err)
 	} else if !known {
 		return Export{}, fmt.Errorf("consent: export: subject: %w", ErrNotFound)
@@ -111,8 +116,9 @@ func (s *DataRights) Export(ctx context.Context, subject string) (Export, error)
 	x := Export{
 		Format:        ExportFormat,
 		GeneratedAt:   s.now().UTC().Truncate(time.Second),
-		Profile:       ExportProfile{Subject: subject, Channels: []string{}},
+		Profile:       ExportProfile{Subject: sc.person, Channels: []string{}, Linked: linkedChannels(sc.identities)},
 		Erasures:      []Receipt{},
+		Links:         []Receipt{},
 		Subscriptions: []json.RawMessage{},
 		Conversations: []json.RawMessage{},
 		Orders:        []json.RawMessage{},
@@ -125,8 +131,12 @@ func (s *DataRights) Export(ctx context.Context, subject string) (Export, error)
 		if e.Channel != "" {
 			channels[e.Channel] = true
 		}
-		if e.Action == Erase {
+		switch e.Action {
+		case Erase:
 			x.Erasures = append(x.Erasures, receiptOf(e))
+			continue
+		case Link:
+			x.Links = append(x.Links, receiptOf(e))
 			continue
 		}
 		byPurpose[e.Purpose] = append(byPurpose[e.Purpose], receiptOf(e))
@@ -155,7 +165,7 @@ func (s *DataRights) Export(ctx context.Context, subject string) (Export, error)
 	slices.Sort(x.Profile.Channels)
 
 	for _, h := range s.holders {
-		raw, err := h.Export(ctx, subject, convs)
+		raw, err := h.Export(ctx, sc.person, convs)
 		if err != nil {
 			return Export{}, fmt.Errorf("consent: export: store %s: %w", h.Name(), err)
 		}

@@ -1,7 +1,6 @@
 package consent
 
 import (
-	"container/list"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -36,10 +35,12 @@ import (
 // is gone and the data can no longer be read.
 var ErrErased = errors.New("erased")
 
-// KeyStore keeps the Keyring's wrapped data keys, one per subject, and each
-// subject's conversation links. Keep it in a database of its own and out of
-// the backups of the data it protects. consenttest.TestKeyring is its
-// contract. Errors wrap ErrUnavailable when the backend cannot be reached.
+// KeyStore keeps the Keyring's wrapped data keys, one per subject, each
+// subject's conversation links, and the identities linking channel
+// identities (aliases) to persons. Keep it in a database of its own and
+// out of the backups of the data it protects. consenttest.TestKeyring is
+// its contract. Errors wrap ErrUnavailable when the backend cannot be
+// reached.
 type KeyStore interface {
 	// Key returns subject's wrapped key, or an error wrapping ErrNotFound
 	// when it has none.
@@ -48,19 +49,48 @@ type KeyStore interface {
 	// subject's key as stored: k, or the one that was there first. So two
 	// concurrent first calls for a subject agree on one key.
 	PutKey(ctx context.Context, k WrappedKey) (WrappedKey, error)
-	// DeleteKey deletes subject's key and links and reports whether it had
-	// a key. Where the backend allows, the deleted bytes are overwritten in
+	// DeleteKey deletes subject's key and links, and every identity where
+	// subject is the alias or the person, and reports whether it had a
+	// key. Where the backend allows, the deleted bytes are overwritten in
 	// the database's files (SQLite's secure_delete).
 	DeleteKey(ctx context.Context, subject string) (bool, error)
 	// PutLink stores l for subject unless subject has a link with l.ID.
 	// It returns an error wrapping ErrNotFound when subject has no key.
-	PutLink(ctx context.Context, subject string, l Link) error
+	PutLink(ctx context.Context, subject string, l ConversationLink) error
 	// Links returns subject's links, oldest first.
-	Links(ctx context.Context, subject string) ([]Link, error)
+	Links(ctx context.Context, subject string) ([]ConversationLink, error)
 	// Subjects returns up to limit subjects that have a key, in subject
 	// order, after the subject after ("" for the first page), each with the
-	// channels of its links.
+	// channels of its links and of the identities linked to it.
 	Subjects(ctx context.Context, after string, limit int) ([]SubjectInfo, error)
+	// PutIdentity stores id unless id.Alias is linked already (to anyone),
+	// and returns the alias's identity as stored, id or the one that was
+	// there first, and whether this call stored it: of concurrent calls
+	// for one alias, exactly one does. It returns an error wrapping
+	// ErrNotFound when id.Person has no key.
+	PutIdentity(ctx context.Context, id Identity) (Identity, bool, error)
+	// Identity returns the identity of alias, or an error wrapping
+	// ErrNotFound when alias is not linked.
+	Identity(ctx context.Context, alias string) (Identity, error)
+	// Identities returns the identities linked to person, oldest first.
+	Identities(ctx context.Context, person string) ([]Identity, error)
+	// DeleteIdentity deletes the identity of alias if it links alias to
+	// person, and reports whether it did.
+	DeleteIdentity(ctx context.Context, alias, person string) (bool, error)
+}
+
+// Identity links a channel identity's subject, an alias, to a person (a
+// shop customer's subject, see CustomerSubject).
+type Identity struct {
+	// Alias is the channel identity's subject (SubjectID).
+	Alias string
+	// Person is the subject the alias belongs to.
+	Person string
+	// Channel is the alias's channel ("webchat"), kept in clear so that a
+	// person's linked channels can be listed.
+	Channel string
+	// Created is when the link was made.
+	Created time.Time
 }
 
 // WrappedKey is a subject's data key as the KeyStore keeps it.
@@ -73,10 +103,10 @@ type WrappedKey struct {
 	Created time.Time
 }
 
-// Link records that a conversation belongs to a subject, so an erasure
-// knows which conversations to forget. The conversation key itself is
-// sealed with the subject's data key and becomes unreadable with it.
-type Link struct {
+// ConversationLink records that a conversation belongs to a subject, so an
+// erasure knows which conversations to forget. The conversation key itself
+// is sealed with the subject's data key and becomes unreadable with it.
+type ConversationLink struct {
 	// ID identifies the conversation for this subject (a MAC under a key
 	// derived from the data key), so a conversation is linked once.
 	ID string
@@ -92,7 +122,8 @@ type Link struct {
 // SubjectInfo is one subject that has a key.
 type SubjectInfo struct {
 	Subject string `json:"subject"`
-	// Channels are the channels of the subject's conversations, sorted.
+	// Channels are the channels of the subject's conversations and, for a
+	// person, of the identities linked to it, sorted.
 	Channels []string `json:"channels"`
 	// Created is when the subject's key was made: their first sealed data.
 	Created time.Time `json:"created"`
@@ -100,12 +131,14 @@ type SubjectInfo struct {
 
 // Keyring defaults.
 const (
-	// DefaultKeyCacheSize is how many unwrapped keys a Keyring keeps in
+	// DefaultKeyCacheSize is how many unwrapped keys, and how many
+	// identities (alias to person, or not linked), a Keyring keeps in
 	// memory.
 	DefaultKeyCacheSize = 10000
-	// DefaultKeyCacheTTL is how long an unwrapped key is used from memory
-	// before it is read again, so that a key destroyed by another replica
-	// stops working here within that time.
+	// DefaultKeyCacheTTL is how long an unwrapped key or an identity is
+	// used from memory before it is read again, so that a key destroyed,
+	// or an identity linked, by another replica takes effect here within
+	// that time.
 	DefaultKeyCacheTTL = time.Minute
 	// MinSecretLen is the shortest secret NewKeyring and NewService
 	// accept, in bytes.
@@ -135,10 +168,10 @@ type Keyring struct {
 
 	flight singleflight.Group
 
-	mu    sync.Mutex
-	lru   *list.List               // of *keyEntry, most recent first
-	cache map[string]*list.Element // by subject
-	epoch uint64                   // counts Destroy calls; loads begun before one are not cached
+	mu      sync.Mutex
+	keys    *lru[*keyEntry] // by subject
+	persons *lru[string]    // alias to person, or to itself when not linked
+	epoch   uint64          // counts Destroy calls; loads begun before one are not cached
 }
 
 // keyEntry is one unwrapped key in the cache.
@@ -148,16 +181,15 @@ type keyEntry struct {
 	aead    cipher.AEAD
 	linkKey []byte          // MAC key for link IDs
 	linked  map[string]bool // link IDs known to be stored; guarded by Keyring.mu
-	expires time.Time
 }
 
 // KeyringOption configures a Keyring.
 type KeyringOption func(*Keyring)
 
-// WithKeyCache sets how many unwrapped keys are kept in memory (least
-// recently used ones go first; 0 or less keeps none) and for how long each
-// is trusted before it is read again (defaults DefaultKeyCacheSize and
-// DefaultKeyCacheTTL).
+// WithKeyCache sets how many unwrapped keys, and how many identities, are
+// kept in memory (least recently used ones go first; 0 or less keeps none)
+// and for how long each is trusted before it is read again (defaults
+// DefaultKeyCacheSize and DefaultKeyCacheTTL).
 func WithKeyCache(size int, ttl time.Duration) KeyringOption {
 	return func(k *Keyring) { k.size, k.ttl = size, ttl }
 }
@@ -191,11 +223,11 @@ func NewKeyring(store KeyStore, secret []byte, opts ...KeyringOption) (*Keyring,
 	k := &Keyring{
 		store: store, kek: aead, now: time.Now,
 		size: DefaultKeyCacheSize, ttl: DefaultKeyCacheTTL,
-		lru: list.New(), cache: make(map[string]*list.Element),
 	}
 	for _, o := range opts {
 		o(k)
 	}
+	k.keys, k.persons = newLRU[*keyEntry](k.size), newLRU[string](k.size)
 	return k, nil
 }
 
@@ -243,9 +275,10 @@ func (k *Keyring) Open(ctx context.Context, subject string, sealed []byte) ([]by
 	return plain, nil
 }
 
-// Destroy deletes subject's key, and with it the key's links, and drops it
-// from this Keyring's memory; other replicas stop using it within the
-// cache TTL. Everything sealed for subject becomes unreadable for good. It
+// Destroy deletes subject's key, and with it the key's links and every
+// identity where subject is the alias or the person, and drops them from
+// this Keyring's memory; other replicas stop using them within the cache
+// TTL. Everything sealed for subject becomes unreadable for good. It
 // reports whether there was a key.
 func (k *Keyring) Destroy(ctx context.Context, subject string) (bool, error) {
 	if !isSubject(subject) {
@@ -295,7 +328,7 @@ func (k *Keyring) Link(ctx context.Context, subject, conversation string) error 
 	sealed := make([]byte, 1, 1+len(conversation)+e.aead.Overhead())
 	sealed[0] = sealV1
 	sealed = e.aead.Seal(sealed, nil, []byte(conversation), linkAAD(subject, id))
-	l := Link{ID: id, Channel: channelOf(conversation), Sealed: sealed, Created: k.now().UTC().Truncate(time.Microsecond)}
+	l := ConversationLink{ID: id, Channel: channelOf(conversation), Sealed: sealed, Created: k.now().UTC().Truncate(time.Microsecond)}
 	if err := k.store.PutLink(ctx, subject, l); err != nil {
 		if errors.Is(err, ErrNotFound) { // destroyed meanwhile
 			k.drop(subject)
@@ -360,15 +393,9 @@ func (k *Keyring) Subjects(ctx context.Context, after string, limit int) ([]Subj
 func (k *Keyring) entry(ctx context.Context, subject string, create bool) (*keyEntry, error) {
 	now := k.now()
 	k.mu.Lock()
-	if el, ok := k.cache[subject]; ok { // only subject ids get in
-		e := el.Value.(*keyEntry)
-		if now.Before(e.expires) {
-			k.lru.MoveToFront(el)
-			k.mu.Unlock()
-			return e, nil
-		}
-		k.lru.Remove(el)
-		delete(k.cache, subject)
+	if e, ok := k.keys.get(subject, now); ok { // only subject ids get in
+		k.mu.Unlock()
+		return e, nil
 	}
 	epoch := k.epoch
 	k.mu.Unlock()
@@ -385,8 +412,7 @@ func (k *Keyring) entry(ctx context.Context, subject string, create bool) (*keyE
 		if err != nil {
 			return nil, err
 		}
-		e.expires = now.Add(k.ttl)
-		k.remember(e, epoch)
+		k.remember(e, now.Add(k.ttl), epoch)
 		return e, nil
 	})
 	if err != nil {
@@ -454,36 +480,26 @@ func (k *Keyring) unwrap(wk WrappedKey) (*keyEntry, error) {
 	}, nil
 }
 
-// remember caches e unless a Destroy ran since the load began at epoch.
-func (k *Keyring) remember(e *keyEntry, epoch uint64) {
-	if k.size <= 0 {
-		return
-	}
+// remember caches e until expires unless a Destroy ran since the load
+// began at epoch.
+func (k *Keyring) remember(e *keyEntry, expires time.Time, epoch uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.epoch != epoch {
-		return
-	}
-	if el, ok := k.cache[e.subject]; ok {
-		k.lru.Remove(el)
-	}
-	k.cache[e.subject] = k.lru.PushFront(e)
-	for k.lru.Len() > k.size {
-		old := k.lru.Remove(k.lru.Back()).(*keyEntry)
-		delete(k.cache, old.subject)
+	if k.epoch == epoch {
+		k.keys.put(e.subject, e, expires)
 	}
 }
 
-// drop removes subject's key from memory and keeps loads in flight from
-// caching it.
+// drop removes subject's key, and the identities where subject is the
+// alias or the person, from memory and keeps loads in flight from caching
+// them.
 func (k *Keyring) drop(subject string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.epoch++
-	if el, ok := k.cache[subject]; ok {
-		k.lru.Remove(el)
-		delete(k.cache, subject)
-	}
+	k.keys.drop(subject)
+	k.persons.drop(subject)
+	k.persons.dropFunc(func(_, person string) bool { return person == subject })
 }
 
 // linkID returns the ID of conversation's link.

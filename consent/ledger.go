@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -57,8 +58,11 @@ func (l *Ledger) Notices() *Notices { return l.notices }
 // and the notice shown (NoticeVersion and Lang of a known notice), and are
 // recorded by the shopper or an agent. Withdraw names an asked purpose and
 // may name the notice shown. Expire names an asked purpose and is recorded
-// by the system. Erase names no purpose and no notice. An event recorded
-// by the shopper names its Channel, Method and MessageID.
+// by the system. Erase names no purpose and no notice. Link names no
+// purpose and no notice, and names Linked, a SubjectID other than Subject,
+// its Channel and a Method of SignIn or LinkCode, which no other action
+// uses. An event recorded by the shopper names its Channel, Method and
+// (but for a Link, which a sign-in may make without a message) MessageID.
 func (l *Ledger) Record(ctx context.Context, e Event) (Event, error) {
 	if err := l.check(&e); err != nil {
 		return Event{}, fmt.Errorf("consent: record %s: %w", e.Action, err)
@@ -110,7 +114,9 @@ func (l *Ledger) check(e *Event) error {
 	case len(e.MessageID) > maxMessageID || !utf8.ValidString(e.MessageID) ||
 		slices.ContainsFunc([]rune(e.MessageID), unicode.IsControl):
 		return invalid("message id is not a short printable text")
-	case e.Actor == Shopper && (e.Channel == "" || e.Method == "" || e.MessageID == ""):
+	case e.Action != Link && (e.Linked != "" || e.Method == SignIn || e.Method == LinkCode):
+		return invalid("only a link names a linked subject or the method %q", e.Method)
+	case e.Actor == Shopper && (e.Channel == "" || e.Method == "" || e.MessageID == "" && e.Action != Link):
 		return invalid("a shopper's decision needs its channel, method and message id")
 	case e.NoticeVersion < 0, e.NoticeVersion == 0 && e.NoticeHash != "":
 		return invalid("notice version %d", e.NoticeVersion)
@@ -139,6 +145,16 @@ func (l *Ledger) check(e *Event) error {
 			return invalid("erase names no purpose and no notice")
 		}
 		return nil
+	case Link:
+		switch {
+		case e.Purpose != "" || e.NoticeVersion != 0:
+			return invalid("link names no purpose and no notice")
+		case !subjectRE.MatchString(e.Linked) || e.Linked == e.Subject:
+			return invalid("link needs the linked subject, a subject id other than the person's")
+		case e.Channel == "" || e.Method != SignIn && e.Method != LinkCode:
+			return invalid("link needs its channel and the method sign_in or link_code")
+		}
+		return nil
 	}
 	if !e.Purpose.Asked() {
 		if e.Purpose == Service {
@@ -163,7 +179,9 @@ func (l *Ledger) check(e *Event) error {
 
 // digest returns the hex SHA-256 of e's canonical content: every field but
 // PrevHash, Digest and Hash, each written as its length, a colon and its
-// bytes, after a format tag.
+// bytes, after a format tag. Linked, added later, is written last and
+// only when set (after its name), so events without it keep the digest
+// they were recorded with.
 func digest(e Event) string {
 	h := sha256.New()
 	field := func(s string) {
@@ -184,6 +202,10 @@ func digest(e Event) string {
 	field(string(e.Action))
 	field(string(e.Actor))
 	field(strconv.FormatInt(e.At.UnixMicro(), 10))
+	if e.Linked != "" {
+		field("linked")
+		field(e.Linked)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -194,13 +216,80 @@ func link(prevHash, digest string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// History returns every event of subject, oldest first.
+// History returns every event of subject, oldest first, merged, for a
+// person who linked channel identities, with the events of each alias
+// its Link events name: the alias's events from its last erasure before
+// the link until the person's first erasure after it (which ends the
+// link: an erasure erases the aliases and deletes the links). So the
+// decisions given on any linked channel count for the person, and the
+// later one wins. A subject without links costs one read of the store.
 func (l *Ledger) History(ctx context.Context, subject string) ([]Event, error) {
-	events, err := l.store.SubjectEvents(ctx, subject)
+	events, err := l.history(ctx, subject)
 	if err != nil {
 		return nil, fmt.Errorf("consent: history: %w", err)
 	}
 	return events, nil
+}
+
+func (l *Ledger) history(ctx context.Context, subject string) ([]Event, error) {
+	events, err := l.store.SubjectEvents(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	var aliases []string
+	for _, e := range events {
+		if e.Action == Link && e.Subject == subject && !slices.Contains(aliases, e.Linked) {
+			aliases = append(aliases, e.Linked)
+		}
+	}
+	if len(aliases) == 0 {
+		return events, nil
+	}
+	theirs, err := l.store.SubjectEvents(ctx, aliases...)
+	if err != nil {
+		return nil, fmt.Errorf("linked identities: %w", err)
+	}
+	return mergeAliases(subject, events, theirs), nil
+}
+
+// mergeAliases merges into a person's own events the events of their
+// aliases that fall in a link's window (see Ledger.History), in ID order.
+func mergeAliases(person string, own, aliases []Event) []Event {
+	type window struct{ after, before int64 } // IDs, both exclusive
+	windows := make(map[string][]window)
+	for _, l := range own {
+		if l.Action != Link || l.Subject != person {
+			continue
+		}
+		w := window{before: math.MaxInt64}
+		for _, e := range aliases {
+			if e.Subject == l.Linked && e.Action == Erase && e.ID < l.ID {
+				w.after = max(w.after, e.ID)
+			}
+		}
+		for _, e := range own {
+			if e.Action == Erase && e.ID > l.ID {
+				w.before = min(w.before, e.ID)
+			}
+		}
+		windows[l.Linked] = append(windows[l.Linked], w)
+	}
+	merged := slices.Clone(own)
+	seen := make(map[int64]bool, len(own)+len(aliases))
+	for _, e := range own {
+		seen[e.ID] = true
+	}
+	for _, e := range aliases {
+		if seen[e.ID] {
+			continue
+		}
+		if slices.ContainsFunc(windows[e.Subject], func(w window) bool { return w.after < e.ID && e.ID < w.before }) {
+			seen[e.ID] = true
+			merged = append(merged, e)
+		}
+	}
+	slices.SortFunc(merged, func(a, b Event) int { return cmpInt(a.ID, b.ID) })
+	return merged
 }
 
 // Status is the state of one purpose for one subject.
@@ -221,10 +310,11 @@ type Status struct {
 	EventID int64 `json:"event_id,omitempty"`
 }
 
-// State returns the state of every asked purpose for subject; a purpose
-// never decided on has the zero Status.
+// State returns the state of every asked purpose for subject, from its
+// History (so for a person, from the decisions given on every linked
+// channel); a purpose never decided on has the zero Status.
 func (l *Ledger) State(ctx context.Context, subject string) (map[Purpose]Status, error) {
-	events, err := l.store.SubjectEvents(ctx, subject)
+	events, err := l.history(ctx, subject)
 	if err != nil {
 		return nil, fmt.Errorf("consent: state: %w", err)
 	}

@@ -29,6 +29,10 @@ type Summary struct {
 	Receipts []Event `json:"receipts"`
 	// Held lists the kinds of data held, in a stable order.
 	Held []Holding `json:"held"`
+	// Linked lists the channels linked to the person's shop account,
+	// sorted and unique ("messenger", "telegram", "webchat"); empty when
+	// the person is not a shop customer.
+	Linked []string `json:"linked,omitempty"`
 }
 
 // StoreReport is what one store did in an erasure.
@@ -63,8 +67,9 @@ func (r Report) Complete() bool {
 }
 
 // Rights serves a subject's data rights. The subject is a pseudonymous id
-// (SubjectID); conversation is the chat's conversation key
-// ("telegram:12345") when the request comes from a chat, else empty.
+// (SubjectID); a channel identity linked to a shop customer stands for
+// the customer (see DataRights). conversation is the chat's conversation
+// key ("telegram:12345") when the request comes from a chat, else empty.
 type Rights interface {
 	// Summary returns what is held on subject.
 	Summary(ctx context.Context, subject string) (Summary, error)

@@ -5,7 +5,9 @@
 // answers from per-language message catalogs with stock read from the
 // catalog's system of record at answer time. With a consent ledger
 // (WithConsent, WithRights) it asks for consent just in time and serves the
-// shopper's data rights in the chat: see privacy.go.
+// shopper's data rights in the chat: see privacy.go. With WithLinking a
+// shopper signed in on the shop's website links their Telegram and
+// Messenger chats to their shop account: see linking.go.
 //
 // Engine implements bot.Handler: it keeps no state of its own between
 // turns beyond caches of the catalog's vocabulary.
@@ -58,7 +60,10 @@ type Engine struct {
 	llm      *llm
 	consent  Consent
 	rights   consent.Rights
-	subjects func(bot.Message) string
+	subjects func(context.Context, bot.Message) string
+	linking  Linking
+	links    map[string]string // channel → link template with {code}
+	linkLex  *linkWords
 }
 
 type config struct {
@@ -73,7 +78,9 @@ type config struct {
 	llmTimeout time.Duration
 	consent    Consent
 	rights     consent.Rights
-	subjects   func(bot.Message) string
+	subjects   func(context.Context, bot.Message) string
+	linking    Linking
+	links      map[string]string
 }
 
 // Option configures New.
@@ -130,6 +137,9 @@ func New(cat Catalog, opts ...Option) (*Engine, error) {
 			return nil, err
 		}
 	}
+	if err := checkLinks(c.links); err != nil {
+		return nil, err
+	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -138,6 +148,10 @@ func New(cat Catalog, opts ...Option) (*Engine, error) {
 		return nil, err
 	}
 	lx, err := buildLexicon(lexFiles)
+	if err != nil {
+		return nil, err
+	}
+	linkLex, err := loadLinkWords(c.localeDir)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +169,9 @@ func New(cat Catalog, opts ...Option) (*Engine, error) {
 		consent:  c.consent,
 		rights:   c.rights,
 		subjects: c.subjects,
+		linking:  c.linking,
+		links:    c.links,
+		linkLex:  linkLex,
 	}
 	if e.llm != nil {
 		e.llm.timeout = c.llmTimeout
@@ -215,7 +232,7 @@ func (e *Engine) Handle(ctx context.Context, state []byte, m bot.Message) ([]byt
 	if t.end {
 		return nil, replies, nil // forgotten: nothing of the session stays
 	}
-	if first && t.consentOn() {
+	if first && t.consentOn(ctx) {
 		// Service is stated, not asked: first, so that a question the
 		// answer ends with stays the last message (with its buttons).
 		if n := e.consent.Notices().Current(consent.Service, s.Lang); n.Version > 0 {
@@ -230,7 +247,7 @@ func (e *Engine) Handle(ctx context.Context, state []byte, m bot.Message) ([]byt
 // a new conversation: while personalization is granted, or when the ledger
 // cannot say (their use is checked again when they are used).
 func (t *turn) keepRemembered(ctx context.Context) bool {
-	if !t.consentOn() {
+	if !t.consentOn(ctx) {
 		return false
 	}
 	st, err := t.status(ctx, consent.Personalization)
@@ -289,6 +306,12 @@ func (t *turn) run(ctx context.Context) ([]bot.Reply, error) {
 	}
 	t.v = v
 	u := understand(t.e.lex, v, redact(t.m.Text))
+	if req, ok := t.e.linkLex.match(t.m.Text); ok {
+		// "continue on Telegram": its words tell the language too.
+		t.scoreLink(&u, req)
+		t.detectLanguage(&u)
+		return t.linkRequest(ctx, req.app)
+	}
 	t.detectLanguage(&u)
 	return t.answer(ctx, &u, true)
 }
@@ -479,6 +502,10 @@ func (t *turn) payload(ctx context.Context) ([]bot.Reply, bool, error) {
 	p, s := t.m.Payload, t.s
 	if strings.HasPrefix(p, payloadConsent) || strings.HasPrefix(p, payloadPrivacy) {
 		return t.privacyPayload(ctx)
+	}
+	if code, ok := strings.CutPrefix(p, payloadLink); ok {
+		r, err := t.redeem(ctx, code)
+		return r, true, err
 	}
 	switch {
 	case p == payloadPersonYes:

@@ -149,6 +149,23 @@ const (
 	msgDateLayout         = "DateLayout"
 )
 
+// Message IDs of the answers about linking chats (linking.go).
+const (
+	msgLinkOffer        = "LinkOffer"
+	msgLinkButton       = "LinkButton"
+	msgLinkSignIn       = "LinkSignIn"
+	msgLinkOff          = "LinkOff"
+	msgLinkUnavailable  = "LinkUnavailable"
+	msgLinked           = "Linked"
+	msgLinkAlready      = "LinkAlready"
+	msgLinkCodeBad      = "LinkCodeBad"
+	msgLinkConflict     = "LinkConflict"
+	msgPrivacyLinked    = "PrivacyLinked"
+	msgChannelWebChat   = "ChannelWebChat"
+	msgChannelTelegram  = "ChannelTelegram"
+	msgChannelMessenger = "ChannelMessenger"
+)
+
 // messageIDs lists every message the engine uses; a test checks each
 // language file has them all.
 var messageIDs = []string{
@@ -174,6 +191,10 @@ var messageIDs = []string{
 	msgAlreadyOff, msgStopped, msgNotifyRefused, msgRememberedSize, msgForgetConfirm, msgForgetYes,
 	msgForgetNo, msgForgetDone, msgForgetStore, msgForgetFresh, msgForgetPartial, msgForgetNothing,
 	msgForgetCancelled, msgForgetFailed, msgExport, msgExportOpen, msgExportNothing, msgDateLayout,
+
+	msgLinkOffer, msgLinkButton, msgLinkSignIn, msgLinkOff, msgLinkUnavailable, msgLinked, msgLinkAlready,
+	msgLinkCodeBad, msgLinkConflict, msgPrivacyLinked, msgChannelWebChat, msgChannelTelegram,
+	msgChannelMessenger,
 }
 
 // texts renders answers from the message catalogs, one localizer per

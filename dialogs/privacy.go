@@ -51,10 +51,15 @@ func WithConsent(l Consent) Option { return func(c *config) { c.consent = l } }
 func WithRights(r consent.Rights) Option { return func(c *config) { c.rights = r } }
 
 // WithSubjects maps a message to the pseudonymous id of its sender in the
-// ledger, such as consent.SubjectID(secret, m.Channel, m.Conversation). An
-// empty id means the message has none: the privacy features then say they
-// are not available.
-func WithSubjects(f func(m bot.Message) string) Option { return func(c *config) { c.subjects = f } }
+// ledger: consent.SubjectID(secret, m.Channel, m.Conversation), or, for a
+// channel identity linked to a shop customer, the customer's subject (see
+// consent.DataRights.PersonOf), whose consent and data rights then apply.
+// It is called at most once a turn until the turn links the identity
+// (WithLinking), then once more; ctx is the turn's. An empty id means the
+// message has none: the privacy features then say they are not available.
+func WithSubjects(f func(ctx context.Context, m bot.Message) string) Option {
+	return func(c *config) { c.subjects = f }
+}
 
 // Payloads of the consent and privacy buttons. A decision given with a
 // "consent:" payload was a quick reply under the notice; one given with a
@@ -116,28 +121,37 @@ func checkNotices(l Consent, lang string) error {
 	return nil
 }
 
-// subject returns the sender's pseudonymous id, "" when there is none.
-func (t *turn) subject() string {
+// subject returns the sender's pseudonymous id, "" when there is none:
+// the person their channel identity is linked to, if any. It is asked for
+// once a turn, and again after the turn links the identity (relink).
+func (t *turn) subject(ctx context.Context) string {
 	if !t.subjDone {
 		t.subjDone = true
 		if t.e.subjects != nil {
-			t.subj = t.e.subjects(t.m)
+			t.subj = t.e.subjects(ctx, t.m)
 		}
 	}
 	return t.subj
 }
 
+// relink forgets the subject and the consent state read so far: the turn
+// linked the sender to a person, whose they are from now on (the state is
+// read again when next needed).
+func (t *turn) relink() {
+	t.subj, t.subjDone, t.states = "", false, nil
+}
+
 // consentOn reports whether consent can be asked and recorded in this turn.
-func (t *turn) consentOn() bool { return t.e.consent != nil && t.subject() != "" }
+func (t *turn) consentOn(ctx context.Context) bool { return t.e.consent != nil && t.subject(ctx) != "" }
 
 // rightsOn reports whether the data rights can be served in this turn.
-func (t *turn) rightsOn() bool { return t.e.rights != nil && t.subject() != "" }
+func (t *turn) rightsOn(ctx context.Context) bool { return t.e.rights != nil && t.subject(ctx) != "" }
 
 // consents returns the state of every asked purpose, read once per turn
 // (and again after the turn records a decision).
 func (t *turn) consents(ctx context.Context) (map[consent.Purpose]consent.Status, error) {
 	if t.states == nil {
-		st, err := t.e.consent.State(ctx, t.subject())
+		st, err := t.e.consent.State(ctx, t.subject(ctx))
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +187,7 @@ func (t *turn) record(ctx context.Context, p consent.Purpose, a consent.Action, 
 		lang = t.lang()
 	}
 	_, err := t.e.consent.Record(ctx, consent.Event{
-		Subject: t.subject(), Purpose: p, NoticeVersion: version, Lang: lang,
+		Subject: t.subject(ctx), Purpose: p, NoticeVersion: version, Lang: lang,
 		Channel: t.m.Channel, Method: t.method(), MessageID: t.m.ID,
 		Action: a, Actor: consent.Shopper,
 	})
@@ -200,7 +214,7 @@ func (t *turn) command(ctx context.Context, u *understanding) ([]bot.Reply, bool
 	var err error
 	switch {
 	case u.Forget:
-		r, err = t.confirmForget()
+		r, err = t.confirmForget(ctx)
 	case u.Export:
 		r, err = t.export(ctx)
 	case u.Unsubscribe:
@@ -247,7 +261,7 @@ func (t *turn) privacyPayload(ctx context.Context) ([]bot.Reply, bool, error) {
 	case p == payloadPrivacyExport:
 		r, err = t.export(ctx)
 	case p == payloadPrivacyForget:
-		r, err = t.confirmForget()
+		r, err = t.confirmForget(ctx)
 	case p == payloadForgetConfirm:
 		r, err = t.forget(ctx)
 	case p == payloadForgetCancel:
@@ -304,7 +318,7 @@ func (t *turn) introFor(st consent.Status, intro string) string {
 // decide records the shopper's yes or no to the notice of p shown in this
 // conversation, and acts on it.
 func (t *turn) decide(ctx context.Context, p consent.Purpose, yes bool) ([]bot.Reply, error) {
-	if !t.consentOn() {
+	if !t.consentOn(ctx) {
 		return t.privacyOff()
 	}
 	s := t.s
@@ -389,14 +403,14 @@ func (t *turn) notifyGranted(ctx context.Context) ([]bot.Reply, error) {
 // agree to first (the request then waits in the session), or a reminder
 // of an earlier no.
 func (t *turn) notifyAllowed(ctx context.Context, sku string, d data) ([]bot.Reply, bool, error) {
-	if !t.consentOn() {
+	if !t.consentOn(ctx) {
 		return nil, true, nil
 	}
 	st, err := t.status(ctx, consent.Notifications)
 	if err != nil {
 		return t.unavailable("consent state", err), false, nil
 	}
-	need, err := t.e.consent.NeedsAsk(ctx, t.subject(), consent.Notifications, t.lang())
+	need, err := t.e.consent.NeedsAsk(ctx, t.subject(ctx), consent.Notifications, t.lang())
 	if err != nil {
 		return t.unavailable("consent needs ask", err), false, nil
 	}
@@ -420,7 +434,7 @@ func (t *turn) notifyAllowed(ctx context.Context, sku string, d data) ([]bot.Rep
 // to the answer, if any.
 func (t *turn) personalize(ctx context.Context, sizes []string, canAsk bool) (*bot.Reply, error) {
 	s := t.s
-	if !t.consentOn() || len(sizes) == 0 {
+	if !t.consentOn(ctx) || len(sizes) == 0 {
 		return nil, nil
 	}
 	if _, waiting := s.asked(consent.Personalization); waiting {
@@ -444,7 +458,7 @@ func (t *turn) personalize(ctx context.Context, sizes []string, canAsk bool) (*b
 	if !canAsk || decided && cur.Version <= st.NoticeVersion {
 		return nil, nil
 	}
-	need, err := t.e.consent.NeedsAsk(ctx, t.subject(), consent.Personalization, t.lang())
+	need, err := t.e.consent.NeedsAsk(ctx, t.subject(ctx), consent.Personalization, t.lang())
 	if err != nil || !need {
 		if err != nil {
 			t.e.log.Warn("dialogs: consent needs ask", "conversation", t.m.Key(), "err", err)
@@ -466,7 +480,7 @@ func (t *turn) personalize(ctx context.Context, sizes []string, canAsk bool) (*b
 // rememberedSize returns the first remembered size that p comes in, when
 // the shopper's personalization consent stands.
 func (t *turn) rememberedSize(ctx context.Context, match func(size string) bool) (string, bool) {
-	if len(t.s.Remember) == 0 || !t.consentOn() {
+	if len(t.s.Remember) == 0 || !t.consentOn(ctx) {
 		return "", false
 	}
 	st, err := t.status(ctx, consent.Personalization)
@@ -517,7 +531,7 @@ func sizeKind(k string) string {
 // offer shows the notice of p so that the shopper can turn it on (a button
 // of the privacy view).
 func (t *turn) offer(ctx context.Context, p consent.Purpose) ([]bot.Reply, error) {
-	if !t.consentOn() {
+	if !t.consentOn(ctx) {
 		return t.privacyOff()
 	}
 	st, err := t.status(ctx, p)
@@ -526,7 +540,7 @@ func (t *turn) offer(ctx context.Context, p consent.Purpose) ([]bot.Reply, error
 	}
 	name := t.say(purposeTexts[p].name, nil)
 	if st.Granted {
-		if need, err := t.e.consent.NeedsAsk(ctx, t.subject(), p, t.lang()); err != nil || !need {
+		if need, err := t.e.consent.NeedsAsk(ctx, t.subject(ctx), p, t.lang()); err != nil || !need {
 			return t.text(msgAlreadyOn, data{"Purpose": name}), t.settle()
 		}
 	}
@@ -536,7 +550,7 @@ func (t *turn) offer(ctx context.Context, p consent.Purpose) ([]bot.Reply, error
 // withdraw turns p off (a button of the privacy view): the use stops, the
 // data stays until the shopper erases it.
 func (t *turn) withdraw(ctx context.Context, p consent.Purpose) ([]bot.Reply, error) {
-	if !t.consentOn() {
+	if !t.consentOn(ctx) {
 		return t.privacyOff()
 	}
 	st, err := t.status(ctx, p)
@@ -560,7 +574,7 @@ func (t *turn) withdraw(ctx context.Context, p consent.Purpose) ([]bot.Reply, er
 // already refused is left as it is; one never asked gets the withdrawal
 // too, which records the shopper's objection.
 func (t *turn) stop(ctx context.Context) ([]bot.Reply, error) {
-	if !t.consentOn() {
+	if !t.consentOn(ctx) {
 		return t.privacyOff()
 	}
 	st, err := t.consents(ctx)
@@ -583,20 +597,20 @@ func (t *turn) stop(ctx context.Context) ([]bot.Reply, error) {
 // view shows what is held on the shopper and what they agreed to, as
 // receipts, with a button to change each purpose.
 func (t *turn) view(ctx context.Context) ([]bot.Reply, error) {
-	if !t.consentOn() && !t.rightsOn() {
+	if !t.consentOn(ctx) && !t.rightsOn(ctx) {
 		return t.privacyOff()
 	}
 	if err := t.settle(); err != nil {
 		return nil, err
 	}
 	var sum consent.Summary
-	if t.rightsOn() {
+	if t.rightsOn(ctx) {
 		var err error
-		if sum, err = t.e.rights.Summary(ctx, t.subject()); err != nil {
+		if sum, err = t.e.rights.Summary(ctx, t.subject(ctx)); err != nil {
 			return t.unavailable("privacy summary", err), nil
 		}
 	}
-	if t.consentOn() {
+	if t.consentOn(ctx) {
 		st, err := t.consents(ctx)
 		if err != nil {
 			return t.unavailable("consent state", err), nil
@@ -633,6 +647,10 @@ func (t *turn) view(ctx context.Context) ([]bot.Reply, error) {
 	if len(held) == 0 && len(t.s.Remember) == 0 && len(t.s.Notify) == 0 {
 		lines = append(lines, t.say(msgPrivacyHeldNone, nil))
 	}
+	if len(sum.Linked) > 0 {
+		names := t.e.texts.list(lang, t.channelNames(sum.Linked), false)
+		lines = append(lines, t.say(msgPrivacyLinked, data{"Channels": names}))
+	}
 	var r bot.Reply
 	if sum.Consents != nil {
 		lines = append(lines, t.say(msgPrivacyChoices, nil))
@@ -641,7 +659,7 @@ func (t *turn) view(ctx context.Context) ([]bot.Reply, error) {
 			lines = append(lines, t.receipt(p, st))
 			texts := purposeTexts[p]
 			switch {
-			case !t.consentOn():
+			case !t.consentOn(ctx):
 				// Rights without a ledger to record a change in.
 			case st.Granted:
 				r.Buttons = append(r.Buttons, bot.Button{Title: t.say(texts.off, nil), Payload: payloadPrivacyWithdraw + string(p)})
@@ -655,7 +673,7 @@ func (t *turn) view(ctx context.Context) ([]bot.Reply, error) {
 	}
 	r.Text = strings.Join(lines, "\n")
 	replies := t.reply(r)
-	if t.rightsOn() {
+	if t.rightsOn(ctx) {
 		// A second message: platforms show at most three buttons on one.
 		replies = append(replies, bot.Reply{Text: t.say(msgPrivacyMore, nil), Buttons: []bot.Button{
 			{Title: t.say(msgExportButton, nil), Payload: payloadPrivacyExport},
@@ -692,13 +710,13 @@ func (t *turn) date(at time.Time) string {
 // export answers with a signed, expiring link to a copy of the shopper's
 // data.
 func (t *turn) export(ctx context.Context) ([]bot.Reply, error) {
-	if !t.rightsOn() {
+	if !t.rightsOn(ctx) {
 		return t.privacyOff()
 	}
 	if err := t.settle(); err != nil {
 		return nil, err
 	}
-	url, expires, err := t.e.rights.ExportLink(ctx, t.subject())
+	url, expires, err := t.e.rights.ExportLink(ctx, t.subject(ctx))
 	switch {
 	case errors.Is(err, consent.ErrNotFound):
 		return t.text(msgExportNothing, nil), nil
@@ -712,8 +730,8 @@ func (t *turn) export(ctx context.Context) ([]bot.Reply, error) {
 }
 
 // confirmForget asks whether to erase everything held on the shopper.
-func (t *turn) confirmForget() ([]bot.Reply, error) {
-	if !t.rightsOn() {
+func (t *turn) confirmForget(ctx context.Context) ([]bot.Reply, error) {
+	if !t.rightsOn(ctx) {
 		return t.privacyOff()
 	}
 	if err := t.s.to(stConfirmForget); err != nil {
@@ -739,10 +757,10 @@ func (t *turn) keep() ([]bot.Reply, error) {
 // the dispatcher erase this conversation's state and log when it commits
 // the turn; the answer is all that stays, briefly, so that it is delivered.
 func (t *turn) forget(ctx context.Context) ([]bot.Reply, error) {
-	if !t.rightsOn() {
+	if !t.rightsOn(ctx) {
 		return t.privacyOff()
 	}
-	rep, err := t.e.rights.Erase(ctx, t.subject(), t.m.Key())
+	rep, err := t.e.rights.Erase(ctx, t.subject(ctx), t.m.Key())
 	switch {
 	case errors.Is(err, consent.ErrNotFound):
 		// Nothing held anywhere: this conversation's own state goes too.

@@ -22,10 +22,13 @@ import (
 	"github.com/bottega-shop/bottega/internal/testserver"
 )
 
-// testSecret makes the transcripts' subject ids.
-const testSecret = "dialogs-test-secret"
+// testSecret makes the transcripts' subject ids (and is long enough for
+// consent.NewService).
+const testSecret = "dialogs-test-secret-for-subject-ids"
 
-func subjectOf(m bot.Message) string {
+// subjectOf is the subject of a message's sender when channel identities
+// are not linked to persons.
+func subjectOf(_ context.Context, m bot.Message) string {
 	return consent.SubjectID(testSecret, m.Channel, m.Conversation)
 }
 
@@ -36,11 +39,14 @@ func subjectOf(m bot.Message) string {
 type ledgers struct {
 	store   *sqlconsent.Store
 	notices map[string]*consent.Notices // "v1", "v2"
+	db      *sqldb.DB                   // under store: export links and link codes too
+	keysDB  *sqldb.DB                   // the keyring's, apart as in production
 }
 
 func newLedgers(tb testing.TB) *ledgers {
 	tb.Helper()
-	store, err := sqlconsent.New(testserver.SQLiteDB(tb, ""))
+	db := testserver.SQLiteDB(tb, "")
+	store, err := sqlconsent.New(db)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,7 +58,8 @@ func newLedgers(tb testing.TB) *ledgers {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &ledgers{store: store, notices: map[string]*consent.Notices{"v1": v1, "v2": v2}}
+	return &ledgers{store: store, notices: map[string]*consent.Notices{"v1": v1, "v2": v2}, db: db,
+		keysDB: testserver.SQLiteDB(tb, "")}
 }
 
 // ledger returns a ledger on the shared store, with the notices of version
@@ -213,7 +220,7 @@ func (c *privacyChat) send(m bot.Message) (string, bot.Message) {
 }
 
 func (c *privacyChat) subject() string {
-	return subjectOf(bot.Message{Channel: bot.WebChat, Conversation: c.conv})
+	return subjectOf(context.Background(), bot.Message{Channel: bot.WebChat, Conversation: c.conv})
 }
 
 func repliesOf(entries []bot.Entry) []bot.Reply {
@@ -378,7 +385,7 @@ func TestGrantAndWithdrawAtOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	events, err = c.ledger.History(ctx, subjectOf(bot.Message{Channel: bot.WebChat, Conversation: "race"}))
+	events, err = c.ledger.History(ctx, subjectOf(ctx, bot.Message{Channel: bot.WebChat, Conversation: "race"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +462,7 @@ func TestPrivacyOptions(t *testing.T) {
 		t.Errorf("New(WithRights) without WithSubjects succeeded, want an error")
 	}
 	// A message without a subject gets no consent features.
-	e, err := dialogs.New(svc, dialogs.WithConsent(l), dialogs.WithSubjects(func(bot.Message) string { return "" }))
+	e, err := dialogs.New(svc, dialogs.WithConsent(l), dialogs.WithSubjects(func(context.Context, bot.Message) string { return "" }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -153,8 +154,22 @@ type conversation struct {
 //	@ held none         the rights hold nothing on the shopper
 //	@ ledger down       the ledger cannot be reached ("up" again)
 //	@ rights down       the rights cannot be reached ("up" again)
+//	@ linking on        from here on the engine runs on the real consent
+//	                    stack (ledger, keyring, export links and link codes
+//	                    on SQLite) for consent, rights and linking, with
+//	                    the subject resolved to the person as cmd does
+//	@ linking down      link codes cannot be made or redeemed ("up" again)
+//	@ links LIST        the apps offered, "telegram,messenger" (the
+//	                    default) or "none"
+//	@ chat CH [N]       from here on the shopper writes on channel CH, in
+//	                    this transcript's chat there (or its N-th other
+//	                    chat there); the web chat is the first
+//	@ signed in NAME    the current web chat's visitor signs in on the
+//	                    shop's site as customer NAME (LinkCustomer)
 //	> text              the shopper writes
-//	>> payload          the shopper presses a button or quick reply
+//	>> payload          the shopper presses a button or quick reply; in
+//	                    it {telegram} and {messenger} stand for the code
+//	                    of the last link to that app the bot showed
 //	< pattern           the bot's answer to the last message contains it
 //	<! pattern          the answer does not contain it
 //	<-                  the bot says nothing
@@ -165,6 +180,11 @@ type conversation struct {
 //	                    webchat channel, with the hash of that notice's text
 //	? granted P         the ledger's state of purpose P is a yes
 //	? refused P         … is not a yes
+//	? person NAME        this chat's shopper is customer NAME ("self":
+//	                    linked to no one)
+//	? link METHOD       the newest ledger event links this chat's
+//	                    identity to its person, made with METHOD
+//	                    (sign_in, link_code) on this chat's channel
 //	? erased            the rights were asked to erase this shopper and
 //	                    this conversation
 //	? forgot            the last turn had the dispatcher erase the
@@ -247,7 +267,9 @@ func TestTranscripts(t *testing.T) {
 	for i, c := range convs {
 		t.Run(strings.TrimSuffix(c.file, ".txt")+"/"+c.name, func(t *testing.T) {
 			clk = newClock()
-			runConversation(&run{t: t, cat: svc, ls: ls, clk: clk, store: store, db: db, conv: fmt.Sprintf("t%d", i), notices: "v1"}, c)
+			conv := fmt.Sprintf("t%d", i)
+			runConversation(&run{t: t, cat: svc, ls: ls, clk: clk, store: store, db: db, conv: conv, notices: "v1",
+				channel: bot.WebChat, chat: conv, links: testLinks, codes: map[string]string{}}, c)
 		})
 	}
 }
@@ -268,6 +290,14 @@ type run struct {
 	notices string // "v1", "v2"
 	down    bool   // the ledger is down
 	last    bot.Message
+
+	linking  bool       // the real consent stack and linking
+	stack    *linkStack // with linking
+	linkDown bool
+	links    map[string]string
+	channel  string            // where the shopper writes now
+	chat     string            // the conversation id there
+	codes    map[string]string // app → code of the last link shown
 }
 
 // build makes the engine and the dispatcher for the current settings; the
@@ -285,7 +315,17 @@ func (r *run) build() {
 		if r.down {
 			l = downConsent{l}
 		}
-		opts = append(opts, dialogs.WithConsent(l), dialogs.WithRights(r.rights), dialogs.WithSubjects(subjectOf))
+		if r.linking {
+			r.stack = r.ls.linkStack(r.t, r.ledger, r.clk.now)
+			var lk dialogs.Linking = r.stack.rights
+			if r.linkDown {
+				lk = downLinking{}
+			}
+			opts = append(opts, dialogs.WithConsent(l), dialogs.WithRights(r.stack.rights),
+				dialogs.WithSubjects(r.stack.personOf), dialogs.WithLinking(lk, r.links))
+		} else {
+			opts = append(opts, dialogs.WithConsent(l), dialogs.WithRights(r.rights), dialogs.WithSubjects(subjectOf))
+		}
 	}
 	e, err := dialogs.New(r.cat, opts...)
 	if err != nil {
@@ -294,11 +334,17 @@ func (r *run) build() {
 	r.d = newTestDispatcher(r.store, e, r.clk.now)
 }
 
+// subject is the current chat's shopper's subject: their person's, with
+// linking.
 func (r *run) subject() string {
-	return subjectOf(bot.Message{Channel: bot.WebChat, Conversation: r.conv})
+	m := bot.Message{Channel: r.channel, Conversation: r.chat}
+	if r.stack != nil {
+		return r.stack.personOf(context.Background(), m)
+	}
+	return subjectOf(context.Background(), m)
 }
 
-func (r *run) key() string { return bot.WebChat + ":" + r.conv }
+func (r *run) key() string { return r.channel + ":" + r.chat }
 
 func runConversation(r *run, c conversation) {
 	t, conv := r.t, r.conv
@@ -335,23 +381,55 @@ func runConversation(r *run, c conversation) {
 				r.build()
 			case key == "rights" && (val == "down" || val == "up") && r.rights != nil:
 				r.rights.down = val == "down"
+			case key == "linking" && val == "on":
+				r.privacy, r.linking = true, true
+				r.build()
+			case key == "linking" && (val == "down" || val == "up") && r.linking:
+				r.linkDown = val == "down"
+				r.build()
+			case key == "links":
+				r.links = map[string]string{}
+				for app := range strings.SplitSeq(val, ",") {
+					if tpl, ok := testLinks[app]; ok {
+						r.links[app] = tpl
+					} else if app != "none" {
+						t.Fatalf("%s: no link template for %q", where, app)
+					}
+				}
+				r.build()
+			case key == "chat":
+				ch, n, _ := strings.Cut(val, " ")
+				r.channel, r.chat = ch, conv
+				if n != "" {
+					r.chat = conv + "-" + n
+				}
+			case key == "signed" && strings.HasPrefix(val, "in ") && r.stack != nil && r.channel == bot.WebChat:
+				name, lang := strings.TrimPrefix(val, "in "), "it"
+				if locale != "" {
+					lang, _, _ = strings.Cut(locale, "-")
+				}
+				if _, err := r.stack.rights.LinkCustomer(ctx, r.key(), r.customer(name),
+					consent.Event{Lang: lang, MessageID: "sign-in"}); err != nil {
+					t.Fatalf("%s: LinkCustomer: %v", where, err)
+				}
 			default:
 				t.Fatalf("%s: unknown setting %q", where, s.arg)
 			}
 		case ">", ">>":
 			seq++
-			m := bot.Message{Channel: bot.WebChat, ID: fmt.Sprint(seq), Conversation: conv, Sender: "s1",
+			m := bot.Message{Channel: r.channel, ID: fmt.Sprint(seq), Conversation: r.chat, Sender: "s1",
 				Locale: locale, Seq: int64(seq), At: r.clk.now()}
 			if s.op == ">" {
 				m.Text = s.arg
 			} else {
-				m.Payload = s.arg
+				m.Payload = r.withCodes(where, s.arg)
 			}
 			entries, err := r.d.Dispatch(ctx, m)
 			if err != nil {
 				t.Fatalf("%s: Dispatch(%q): %v", where, s.arg, err)
 			}
 			out, said, r.last = render(repliesOf(entries)), s.arg, m
+			maps.Copy(r.codes, linkCodes(out))
 			r.clk.advance(time.Minute)
 		case "<":
 			if !matches(out, s.arg) {
@@ -387,6 +465,10 @@ func (r *run) check(where, arg string) {
 		if len(bad) > 0 {
 			t.Errorf("%s: after Handle(%q) the conversation is not %s: %s", where, r.last.Text+r.last.Payload, f[0], strings.Join(bad, "; "))
 		}
+		return
+	}
+	if (f[0] == "person" || f[0] == "link") && len(f) == 2 {
+		r.checkLink(where, f[0], f[1])
 		return
 	}
 	if f[0] == "erased" {
@@ -438,7 +520,7 @@ func (r *run) check(where, arg string) {
 		}
 		want := consent.Event{Subject: r.subject(), Purpose: purpose, Action: consent.Action(f[2]),
 			Method: consent.Method(f[3]), NoticeVersion: version, NoticeHash: hash, Lang: f[5],
-			Channel: bot.WebChat, MessageID: r.last.ID, Actor: consent.Shopper}
+			Channel: r.channel, MessageID: r.last.ID, Actor: consent.Shopper}
 		got := consent.Event{Subject: e.Subject, Purpose: e.Purpose, Action: e.Action, Method: e.Method,
 			NoticeVersion: e.NoticeVersion, NoticeHash: e.NoticeHash, Lang: e.Lang, Channel: e.Channel,
 			MessageID: e.MessageID, Actor: e.Actor}

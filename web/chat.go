@@ -1,20 +1,35 @@
 package web
 
 import (
+	"bytes"
 	_ "embed"
+	"fmt"
+	"html/template"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/bottega-shop/bottega/bot/webchat"
 )
 
 //go:embed assets/widget.js
 var widgetJS []byte
 
 //go:embed assets/index.html
-var demoPage []byte
+var demoPage string
+
+// demoTemplate is the demo shop page; with the demo sign-in enabled it
+// offers to sign in as a demo customer.
+var demoTemplate = template.Must(template.New("index.html").Parse(demoPage))
+
+// The demo sign-in: one customer, signed for an hour at each page load.
+const (
+	demoCustomerID = "demo-giulia"
+	demoClaimLife  = time.Hour
+)
 
 // socketConn adapts a Fiber websocket to webchat.Conn: text frames only,
 // an idle deadline refreshed by every frame (the widget pings every 25 s).
@@ -86,7 +101,28 @@ func (s *Server) widget(c *fiber.Ctx) error {
 	return c.Send(widgetJS)
 }
 
+// demoShop serves the demo shop page. With Config.DemoCustomerKey set,
+// it offers "Sign in as Giulia (demo)", a link to /?signin=demo, where the
+// widget tag carries a claim for demoCustomerID signed with that key, as a
+// shop's backend would sign its customer's; "Sign out" goes back to /.
 func (s *Server) demoShop(c *fiber.Ctx) error {
+	var page struct {
+		Demo  bool
+		Claim *webchat.CustomerClaim
+	}
+	if s.cfg.DemoCustomerKey != "" {
+		page.Demo = true
+		if c.Query("signin") == "demo" {
+			claim := webchat.NewCustomers(s.cfg.DemoCustomerKey, nil).Sign(demoCustomerID, time.Now().Add(demoClaimLife))
+			page.Claim = &claim
+		}
+		// The page differs by sign-in and holds a signed claim.
+		c.Set(fiber.HeaderCacheControl, "no-store")
+	}
+	var b bytes.Buffer
+	if err := demoTemplate.Execute(&b, page); err != nil {
+		return fmt.Errorf("demo page: %w", err)
+	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return c.Send(demoPage)
+	return c.Send(b.Bytes())
 }

@@ -60,6 +60,10 @@ type Config struct {
 	// ChatOrigins are the sites allowed to open chat sockets besides the
 	// server's own host (e.g. "https://shop.example").
 	ChatOrigins []string
+	// DemoCustomerKey, in demo mode only, is BOTTEGA_CUSTOMER_KEY: the demo
+	// shop page at / then offers to sign in as a demo customer and signs
+	// the widget's customer claim with it. Empty disables the demo sign-in.
+	DemoCustomerKey string
 	// Messenger serves the Messenger webhook; nil disables /webhooks/messenger.
 	Messenger *messenger.Webhook
 	// Telegram serves the Telegram webhook; nil disables /webhooks/telegram.

@@ -47,6 +47,9 @@ type ClientFrame struct {
 	ClientMsgID string `json:"client_msg_id,omitempty"`
 	Text        string `json:"text,omitempty"`
 	Payload     string `json:"payload,omitempty"`
+	// Customer comes with hello when the shop's page says the visitor is
+	// signed in (the widget tag's data-customer-* attributes).
+	Customer *CustomerClaim `json:"customer,omitempty"`
 }
 
 // ServerFrame is what the channel sends.
@@ -54,7 +57,9 @@ type ServerFrame struct {
 	// Type is "welcome", "entry", "ack", "typing", "error" or "pong".
 	Type string `json:"type"`
 	// Token is a fresh session token (welcome); NewSession says the stored
-	// one was refused and this is a new conversation.
+	// one was refused, or belongs to another customer than the page's
+	// (or to a customer who signed out), and this is a new conversation:
+	// the widget clears what it shows.
 	Token      string     `json:"token,omitempty"`
 	NewSession bool       `json:"new_session,omitempty"`
 	Entry      *bot.Entry `json:"entry,omitempty"`
@@ -64,25 +69,53 @@ type ServerFrame struct {
 	Typing      bool   `json:"typing,omitempty"`
 	// Code names an error for the widget to explain in the shopper's
 	// language: too_long, invalid_utf8, empty, rate_limited, bad_frame,
-	// unavailable.
+	// unavailable, bad_customer (the page's customer claim was refused;
+	// the chat goes on as a guest).
 	Code string `json:"code,omitempty"`
+}
+
+// Linker records that a web-chat conversation is a shop customer's (the
+// consent ledger's link between the visitor's identity and the person).
+type Linker interface {
+	// LinkCustomer links the conversation (a conversation key,
+	// "webchat:<session id>") to customerID. It is called at every hello
+	// of a signed-in visitor, so it must be idempotent and cheap when the
+	// link exists.
+	LinkCustomer(ctx context.Context, conversation, customerID string) error
 }
 
 // Channel serves web-chat sockets.
 type Channel struct {
-	dispatch Dispatcher
-	sessions *Sessions
-	limit    *Limiter
-	log      *slog.Logger
-	now      func() time.Time
+	dispatch  Dispatcher
+	sessions  *Sessions
+	limit     *Limiter
+	customers *Customers
+	linker    Linker
+	log       *slog.Logger
+	now       func() time.Time
 }
 
+// Option configures a Channel.
+type Option func(*Channel)
+
+// WithCustomers verifies signed-in visitors' claims with c. Without it
+// (or with nil) claims are ignored and every visitor is anonymous.
+func WithCustomers(c *Customers) Option { return func(ch *Channel) { ch.customers = c } }
+
+// WithLinker links signed-in visitors' conversations to their customer
+// through l (nil: no linking).
+func WithLinker(l Linker) Option { return func(ch *Channel) { ch.linker = l } }
+
 // New returns the web-chat channel.
-func New(d Dispatcher, sessions *Sessions, limit *Limiter, log *slog.Logger) *Channel {
+func New(d Dispatcher, sessions *Sessions, limit *Limiter, log *slog.Logger, opts ...Option) *Channel {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Channel{dispatch: d, sessions: sessions, limit: limit, log: log, now: time.Now}
+	ch := &Channel{dispatch: d, sessions: sessions, limit: limit, log: log, now: time.Now}
+	for _, o := range opts {
+		o(ch)
+	}
+	return ch
 }
 
 // Key is the conversation key of a web-chat session id.
@@ -144,18 +177,15 @@ func (ch *Channel) Serve(ctx context.Context, conn Conn) {
 		send(ServerFrame{Type: "error", Code: "bad_frame"})
 		return
 	}
-	id, err := ch.sessions.Verify(hello.Token)
-	newSession := false
-	if err != nil {
-		var token string
-		token, id = ch.sessions.New()
-		hello.LastSeq = 0
-		newSession = hello.Token != ""
-		if !send(ServerFrame{Type: "welcome", Token: token, NewSession: newSession}) {
-			return
-		}
-	} else if !send(ServerFrame{Type: "welcome", Token: ch.sessions.Refresh(id)}) {
+	welcome, id, badCustomer := ch.hello(ctx, hello)
+	if !send(welcome) {
 		return
+	}
+	if badCustomer && !send(ServerFrame{Type: "error", Code: "bad_customer"}) {
+		return
+	}
+	if welcome.NewSession || hello.Token == "" {
+		hello.LastSeq = 0
 	}
 	key := Key(id)
 	locale := hello.Locale
@@ -222,6 +252,53 @@ func (ch *Channel) Serve(ctx context.Context, conn Conn) {
 			send(ServerFrame{Type: "error", Code: "bad_frame"})
 		}
 	}
+}
+
+// hello decides which session a hello opens, from its token and the
+// page's customer claim, and returns the welcome frame, the session id
+// and whether the claim was refused:
+//
+//   - the token's session belongs to the claim's customer, or both are
+//     anonymous: resume it;
+//   - an anonymous session and a valid claim: the same conversation, now
+//     the customer's (a fresh token bound to them);
+//   - a session bound to a customer and no claim (signed out) or another
+//     customer's: a new session, for the claim's customer if any, so that
+//     a shared computer never shows one customer's chat to the next;
+//   - no valid token: a new session, the claim's customer's if any.
+//
+// A refused claim counts as none. A session with a customer is linked to
+// them through the Linker.
+func (ch *Channel) hello(ctx context.Context, f ClientFrame) (welcome ServerFrame, id string, badCustomer bool) {
+	var customer string
+	if f.Customer != nil && ch.customers != nil {
+		c, err := ch.customers.Verify(*f.Customer)
+		if err != nil {
+			ch.log.Warn("webchat: customer claim refused; the visitor goes on as a guest", "err", err)
+			badCustomer = true
+		}
+		customer = c
+	}
+	want := ch.sessions.Bind(customer)
+	welcome = ServerFrame{Type: "welcome"}
+	sess, err := ch.sessions.Open(f.Token)
+	switch {
+	case err == nil && (sess.Binding == want || sess.Binding.IsZero()):
+		// Resume, or sign an anonymous visitor in: the history stays.
+		sess.Binding = want
+		welcome.Token, id = ch.sessions.Issue(sess), sess.ID
+	default:
+		welcome.Token, id = ch.sessions.NewBound(want)
+		welcome.NewSession = f.Token != ""
+	}
+	if customer != "" && ch.linker != nil {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := ch.linker.LinkCustomer(lctx, Key(id), customer); err != nil && ctx.Err() == nil {
+			ch.log.Warn("webchat: linking the signed-in visitor failed", "err", err)
+		}
+	}
+	return welcome, id, badCustomer
 }
 
 func (ch *Channel) message(ctx context.Context, id, locale string, f ClientFrame, send func(ServerFrame) bool) {

@@ -43,7 +43,10 @@ const (
 func openChat(cfg *config, b *backends, p *privacy, log *slog.Logger) (*chat, error) {
 	opts := []dialogs.Option{
 		dialogs.WithLogger(log), dialogs.WithIdleTimeout(cfg.SessionIdle),
-		dialogs.WithConsent(p.ledger), dialogs.WithRights(p.rights), dialogs.WithSubjects(p.subjectOf),
+		dialogs.WithConsent(p.ledger), dialogs.WithRights(p.rights), dialogs.WithSubjects(p.personOf),
+	}
+	if links := channelLinks(cfg); len(links) > 0 {
+		opts = append(opts, dialogs.WithLinking(p.rights, links))
 	}
 	if cfg.LocalesDir != "" {
 		opts = append(opts, dialogs.WithLocaleDir(cfg.LocalesDir))
@@ -90,8 +93,29 @@ func openChat(cfg *config, b *backends, p *privacy, log *slog.Logger) (*chat, er
 	sessions := webchat.NewSessions(cfg.SecretKey, cfg.SessionIdle, nil)
 	// A burst of 8 messages, then one every 2 seconds: more than a person types.
 	limiter := webchat.NewLimiter(0.5, 8, nil)
-	c.webchat = webchat.New(c.dispatcher, sessions, limiter, log)
+	var signIn []webchat.Option
+	if cfg.CustomerKey != "" {
+		// Shoppers signed in on the shop's site are that customer: the
+		// session binds them and the data-rights service links the chat.
+		signIn = append(signIn, webchat.WithCustomers(webchat.NewCustomers(cfg.CustomerKey, nil)), webchat.WithLinker(p))
+	}
+	c.webchat = webchat.New(c.dispatcher, sessions, limiter, log, signIn...)
 	return c, nil
+}
+
+// channelLinks are the links that continue a signed-in shopper's chat on
+// a messaging app, by channel, with "{code}" for the single-use link code:
+// Telegram's deep link (/start payload) and Messenger's m.me link (ref),
+// for the channels configured with a bot username or a Page id.
+func channelLinks(cfg *config) map[string]string {
+	links := map[string]string{}
+	if cfg.TelegramBotToken != "" && cfg.TelegramBotUsername != "" {
+		links[bot.Telegram] = "https://t.me/" + cfg.TelegramBotUsername + "?start=link-{code}"
+	}
+	if cfg.MessengerAppSecret != "" && cfg.MessengerPageID != "" {
+		links[bot.Messenger] = "https://m.me/" + cfg.MessengerPageID + "?ref=link-{code}"
+	}
+	return links
 }
 
 // sweepLoop deletes expired conversation rows every hour until ctx ends.

@@ -217,7 +217,8 @@ func TestWebChatBadInput(t *testing.T) {
 
 // TestBrowserWidget opens the demo shop in headless Chromium (Debian's,
 // driven by playwright-core), asks a stock question in the widget, sees the
-// answer and its buttons, reloads and sees the history. It needs node,
+// answer and its buttons, reloads and sees the history; then signs in as
+// the demo customer and out again. It needs node,
 // chromium and web/e2e/node_modules (.ci/run installs them); it skips
 // without them, except under CI=true, where that is a failure.
 func TestBrowserWidget(t *testing.T) {
@@ -247,12 +248,17 @@ func TestBrowserWidget(t *testing.T) {
 	if dir := os.Getenv("BOTTEGA_SCREENSHOTS"); dir != "" {
 		shots = dir
 	}
-	cmd := exec.Command("node", filepath.Join(e2e, "widget.mjs"), base, shots)
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
-	out, err := cmd.CombinedOutput()
-	t.Logf("browser test:\n%s", out)
-	if err != nil {
-		t.Fatalf("browser test failed: %v\n%s", err, out)
+	// widget.mjs: a stock question, buttons, history after a reload;
+	// signin.mjs: the demo sign-in keeps the chat, signing out starts a
+	// new one that shows nothing of the signed-in shopper's.
+	for _, script := range []string{"widget.mjs", "signin.mjs"} {
+		cmd := exec.Command("node", filepath.Join(e2e, script), base, shots)
+		cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+		out, err := cmd.CombinedOutput()
+		t.Logf("browser test %s:\n%s", script, out)
+		if err != nil {
+			t.Fatalf("browser test %s failed: %v\n%s", script, err, out)
+		}
 	}
 }
 

@@ -42,6 +42,8 @@ type config struct {
 	SessionIdle                                             time.Duration
 	Retention                                               time.Duration // BOTTEGA_RETENTION_DAYS
 	KeysDatabaseURL                                         string
+	CustomerKey                                             string // BOTTEGA_CUSTOMER_KEY: verifies signed-in shoppers
+	TelegramBotUsername, MessengerPageID                    string // for links that continue a chat there
 	LocalesDir                                              string
 	ShutdownTimeout                                         time.Duration
 	LogLevel                                                string
@@ -79,6 +81,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		MessengerVerify:       env("MESSENGER_VERIFY_TOKEN", ""),
 		MessengerGraphURL:     env("MESSENGER_GRAPH_URL", messenger.DefaultGraphURL),
 		MessengerAppID:        env("MESSENGER_APP_ID", ""),
+		MessengerPageID:       env("MESSENGER_PAGE_ID", ""),
+		TelegramBotUsername:   strings.TrimPrefix(env("TELEGRAM_BOT_USERNAME", ""), "@"),
+		CustomerKey:           env("BOTTEGA_CUSTOMER_KEY", ""),
 		OpenAIBaseURL:         env("OPENAI_BASE_URL", ""),
 		OpenAIAPIKey:          env("OPENAI_API_KEY", ""),
 		OpenAIModel:           env("OPENAI_MODEL", ""),
@@ -137,6 +142,18 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		bad("BOTTEGA_ADMIN_TOKEN", "too short: use at least 16 random characters")
+	}
+	if c.CustomerKey != "" && len(c.CustomerKey) < 32 {
+		bad("BOTTEGA_CUSTOMER_KEY", "too short: use at least 32 random characters")
+	}
+	if c.CustomerKey != "" && c.CustomerKey == c.SecretKey {
+		bad("BOTTEGA_CUSTOMER_KEY", "must differ from BOTTEGA_SECRET_KEY: the shop's backend holds it")
+	}
+	if u := c.TelegramBotUsername; u != "" && !validName(u, 5, 32) {
+		bad("TELEGRAM_BOT_USERNAME", "want the bot's username such as bottega_shop_bot, got %q", u)
+	}
+	if id := c.MessengerPageID; id != "" && !validName(id, 1, 64) {
+		bad("MESSENGER_PAGE_ID", "want the Page's id or username, got %q", id)
 	}
 	if c.SecretKey != "" && len(c.SecretKey) < 32 {
 		bad("BOTTEGA_SECRET_KEY", "too short: use at least 32 random characters")
@@ -205,6 +222,20 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		return nil, errs[0]
 	}
 	return c, nil
+}
+
+// validName reports whether s is n to m letters, digits, '_', '.' or '-':
+// a Telegram bot username or a Facebook Page id or username, safe in a URL.
+func validName(s string, n, m int) bool {
+	if len(s) < n || len(s) > m {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // secretFile returns the secret stored at dataDir/name, creating it with

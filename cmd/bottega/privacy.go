@@ -21,6 +21,7 @@ import (
 // fanning requests out to every store, and the access audit.
 type privacy struct {
 	secret  string
+	log     *slog.Logger
 	keysDB  *sqldb.DB
 	ledger  *consent.Ledger
 	keyring *consent.Keyring
@@ -35,7 +36,7 @@ type privacy struct {
 // data-rights service. Holders for the conversation store and the rest
 // are registered here; the conversation holder learns its dispatcher later.
 func openPrivacy(ctx context.Context, cfg *config, b *backends, log *slog.Logger, extra ...consent.Holder) (_ *privacy, err error) {
-	p := &privacy{secret: cfg.SecretKey}
+	p := &privacy{secret: cfg.SecretKey, log: log}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -81,13 +82,17 @@ func openPrivacy(ctx context.Context, cfg *config, b *backends, log *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("export links: %w", err)
 	}
+	codes, err := sqlconsent.NewLinkCodes(b.db, nil)
+	if err != nil {
+		return nil, fmt.Errorf("link codes: %w", err)
+	}
 	convStore := "sql"
 	if b.redis != nil {
 		convStore = "redis"
 	}
 	p.convs = &conversationHolder{name: "conversations (" + convStore + ")"}
 	opts := []consent.ServiceOption{
-		consent.WithTokenStore(tokens), consent.WithPublicURL(cfg.PublicURL),
+		consent.WithTokenStore(tokens), consent.WithLinkCodeStore(codes), consent.WithPublicURL(cfg.PublicURL),
 		consent.WithServiceLogger(log), consent.WithHolder(p.convs),
 		consent.WithHolder(indexHolder{name: "search index (" + b.indexName + ")"}),
 	}
@@ -119,8 +124,27 @@ func (p *privacy) subject(key string) string {
 	return consent.SubjectID(p.secret, channel, id)
 }
 
-// subjectOf is the subject of a message's conversation.
-func (p *privacy) subjectOf(m bot.Message) string { return p.subject(m.Key()) }
+// personOf is the consent subject of a message's sender: the person their
+// channel identity is linked to (a signed-in shop customer), or else the
+// identity's own subject. A lookup that fails falls back to the
+// identity's subject: its decisions still count for the person, whose
+// ledger history merges the identities it links.
+func (p *privacy) personOf(ctx context.Context, m bot.Message) string {
+	key := m.Key()
+	person, err := p.rights.PersonOf(ctx, key)
+	if err != nil {
+		p.log.Warn("resolving the shopper's person failed", "conversation", key, "err", err)
+		return p.subject(key)
+	}
+	return person
+}
+
+// LinkCustomer implements webchat.Linker: a web-chat visitor signed in on
+// the shop's site is that customer, from now on and in the ledger.
+func (p *privacy) LinkCustomer(ctx context.Context, conversation, customerID string) error {
+	_, err := p.rights.LinkCustomer(ctx, conversation, customerID, consent.Event{})
+	return err
+}
 
 // Seal implements bot.Sealer with the conversation's person's key,
 // linking the conversation to them so that an erasure finds it.

@@ -105,6 +105,15 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		cfg.AdminToken = tok
 		log.Info("admin API token generated and kept in a file", "file", filepath.Join(cfg.DataDir, "admin-token"))
 	}
+	if cfg.CustomerKey == "" && cfg.Demo {
+		// The demo page signs its demo customer in with it; a shop's
+		// backend would share BOTTEGA_CUSTOMER_KEY instead.
+		key, err := secretFile(cfg.DataDir, "customer-key")
+		if err != nil {
+			return err
+		}
+		cfg.CustomerKey = key
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -163,7 +172,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return err
 	}
 
-	srv := web.New(web.Config{
+	webCfg := web.Config{
 		WebChat:     chat.webchat,
 		Telegram:    push.telegram,
 		Messenger:   push.messenger,
@@ -178,7 +187,11 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		Logger:      log,
 		Registry:    reg,
 		Version:     version(),
-	})
+	}
+	if cfg.Demo {
+		webCfg.DemoCustomerKey = cfg.CustomerKey
+	}
+	srv := web.New(webCfg)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("BOTTEGA_ADDR: %w", err)

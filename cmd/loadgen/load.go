@@ -313,13 +313,13 @@ func (c *chatConn) read() (*frame, error) {
 }
 
 // sessionID reads the session id out of a web-chat session token
-// ("v1." payload "." signature, base64url; the payload is the 16-byte id
+// ("v1." or "v2." payload "." signature, base64url; the payload starts with the 16-byte id
 // and the expiry) without checking the signature, which only the server
 // can.
 func sessionID(token string) (string, error) {
 	parts := strings.Split(token, ".")
-	if len(parts) != 3 || parts[0] != "v1" {
-		return "", errors.New("not a v1 session token")
+	if len(parts) != 3 || (parts[0] != "v1" && parts[0] != "v2") {
+		return "", errors.New("not a web-chat session token")
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil || len(payload) < 16 {

@@ -1,7 +1,12 @@
-// Package consenttest holds the contract suite every consent.Store must
-// pass, run through the consent.Ledger on top of it: appending and reading
-// back, an unbroken hash chain (also under concurrent appends), tampering
-// found by Verify, and the state derived from the events.
+// Package consenttest holds the contract suites of the consent package's
+// stores. TestStore is every consent.Store's, run through the
+// consent.Ledger on top of it: appending and reading back, an unbroken
+// hash chain (also under concurrent appends), tampering found by Verify,
+// the state derived from the events and a person's history merged with
+// the channel identities it links. TestKeyring is every
+// consent.KeyStore's, TestLinkCodeStore every consent.LinkCodeStore's,
+// TestAudit and TestTokenStore those of the access audit and the used
+// export links.
 package consenttest
 
 import (
@@ -51,6 +56,9 @@ func TestStore(t *testing.T, newStore func(t *testing.T) Backend) {
 		{"SubjectsApart", testSubjectsApart},
 		{"ConcurrentAppends", testConcurrentAppends},
 		{"Tampering", testTampering},
+		{"LinkEvents", testLinkEvents},
+		{"HistoryMerges", testHistoryMerges},
+		{"HistoryWindows", testHistoryWindows},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore) })
@@ -675,5 +683,250 @@ func testTampering(t *testing.T, newStore func(t *testing.T) Backend) {
 				t.Errorf("Verify() = %q, want it to name %q", err, want)
 			}
 		})
+	}
+}
+
+// customer is a shop customer's subject, a person.
+func customer(id string) string { return consent.CustomerSubject(secret, id) }
+
+// linkEvent returns the Link event of alias joining person, on channel.
+func linkEvent(person, alias, channel string, method consent.Method) consent.Event {
+	return consent.Event{Subject: person, Linked: alias, Channel: channel, Method: method,
+		Lang: "it", Action: consent.Link, Actor: consent.Shopper}
+}
+
+func testLinkEvents(t *testing.T, newStore func(t *testing.T) Backend) {
+	ctx := context.Background()
+	b := newStore(t)
+	clk := newClock()
+	l := consent.New(b.Store, notices(t, "it"), consent.WithNow(clk.now))
+	person, alias := customer("c-1"), subject("tg-1")
+
+	// A sign-in needs no message; a link code carries the /start message.
+	signIn := record(t, l, linkEvent(person, consent.SubjectID(secret, "webchat", "s-1"), "webchat", consent.SignIn))
+	code := linkEvent(person, alias, "telegram", consent.LinkCode)
+	code.MessageID = "update-77"
+	clk.advance(time.Second)
+	linked := record(t, l, code)
+	if linked.Linked != alias || linked.Action != consent.Link || signIn.Linked == "" {
+		t.Errorf("Record(link) = %+v, want the alias kept in Linked", linked)
+	}
+	history, err := l.History(ctx, person)
+	if err != nil || len(history) != 2 || !cmp.Equal(history[1], linked) {
+		t.Errorf("History(person) = %+v, %v; want both links, as recorded", history, err)
+	}
+	if events, err := b.Store.Events(ctx, 1, 10); err != nil || len(events) != 1 || !cmp.Equal(events[0], linked) {
+		t.Errorf("Events(1, 10) = %+v, %v; want the link code event as recorded", events, err)
+	}
+	// A link changes no consent.
+	state, err := l.State(ctx, person)
+	for p, s := range state {
+		if err != nil || s != (consent.Status{}) {
+			t.Errorf("State(person)[%s] after links = %+v, %v; want no decision", p, s, err)
+		}
+	}
+	verify(t, l)
+
+	with := func(change func(e *consent.Event)) consent.Event {
+		e := linkEvent(person, subject("tg-2"), "telegram", consent.LinkCode)
+		change(&e)
+		return e
+	}
+	invalid := []struct {
+		name string
+		e    consent.Event
+	}{
+		{"link without the linked subject", with(func(e *consent.Event) { e.Linked = "" })},
+		{"link to itself", with(func(e *consent.Event) { e.Linked = person })},
+		{"link to a platform id", with(func(e *consent.Event) { e.Linked = "telegram:12345" })},
+		{"link with a purpose", with(func(e *consent.Event) { e.Purpose = consent.Marketing })},
+		{"link with a notice", with(func(e *consent.Event) { e.NoticeVersion = 1 })},
+		{"link without a channel", with(func(e *consent.Event) { e.Channel = "" })},
+		{"link by a button", with(func(e *consent.Event) { e.Method = consent.Button })},
+		{"link without a method", with(func(e *consent.Event) { e.Method = "" })},
+		{"grant naming a linked subject", func() consent.Event {
+			e := decision(notices(t, "it"), alias, consent.Grant, consent.Marketing, "it")
+			e.Linked = person
+			return e
+		}()},
+		{"grant by sign-in", func() consent.Event {
+			e := decision(notices(t, "it"), alias, consent.Grant, consent.Marketing, "it")
+			e.Method = consent.SignIn
+			return e
+		}()},
+		{"erase by link code", consent.Event{Subject: alias, Action: consent.Erase, Actor: consent.Admin, Method: consent.LinkCode}},
+	}
+	for _, tt := range invalid {
+		if _, err := l.Record(ctx, tt.e); !errors.Is(err, consent.ErrInvalid) {
+			t.Errorf("Record(%s) = %v, want ErrInvalid", tt.name, err)
+		}
+	}
+	if head, err := b.Store.Head(ctx); err != nil || head.ID != 2 {
+		t.Errorf("after invalid links, Head() = %+v, %v; want event 2", head, err)
+	}
+
+	// The linked subject is part of the content: changing it is tampering.
+	if b.Rewrite == nil {
+		return
+	}
+	forged := linked
+	forged.Linked = subject("intruder")
+	if err := b.Rewrite(ctx, forged); err != nil {
+		t.Fatalf("Rewrite() = %v", err)
+	}
+	var te *consent.TamperError
+	if err := l.Verify(ctx); !errors.As(err, &te) || te.EventID != linked.ID {
+		t.Errorf("Verify() after the linked subject changed = %v, want a TamperError at event %d", err, linked.ID)
+	}
+}
+
+func testHistoryMerges(t *testing.T, newStore func(t *testing.T) Backend) {
+	ctx := context.Background()
+	b := newStore(t)
+	clk := newClock()
+	ns := notices(t, "it")
+	l := consent.New(b.Store, ns, consent.WithNow(clk.now))
+	person, tg, wc := customer("c-7"), subject("tg-7"), consent.SubjectID(secret, "webchat", "s-7")
+	stranger := subject("stranger")
+	step := func(e consent.Event) consent.Event {
+		t.Helper()
+		clk.advance(time.Second)
+		return record(t, l, e)
+	}
+	granted := func(subj string, p consent.Purpose) consent.Status {
+		t.Helper()
+		state, err := l.State(ctx, subj)
+		if err != nil {
+			t.Fatalf("State() = %v", err)
+		}
+		return state[p]
+	}
+
+	// Before linking, each identity is its own subject.
+	grantM := step(decision(ns, tg, consent.Grant, consent.Marketing, "it"))
+	denyN := step(decision(ns, wc, consent.Deny, consent.Notifications, "it"))
+	step(decision(ns, stranger, consent.Grant, consent.Personalization, "it"))
+	if s := granted(person, consent.Marketing); s.Granted {
+		t.Errorf("State(person) before any link = %+v, want nothing of the alias", s)
+	}
+
+	step(linkEvent(person, wc, "webchat", consent.SignIn))
+	step(linkEvent(person, tg, "telegram", consent.LinkCode))
+	step(linkEvent(person, tg, "telegram", consent.LinkCode)) // named twice: still merged once
+
+	// A grant on the alias before the link counts for the person…
+	if s := granted(person, consent.Marketing); !s.Granted || s.EventID != grantM.ID {
+		t.Errorf("State(person)[marketing] = %+v, want the alias's grant (event %d)", s, grantM.ID)
+	}
+	// …until a withdraw on the person after it, which wins.
+	withdrawM := step(withdrawal(person, consent.Marketing))
+	if s := granted(person, consent.Marketing); s.Granted || s.EventID != withdrawM.ID {
+		t.Errorf("grant on the alias, then withdraw on the person: State(person)[marketing] = %+v, want the withdraw (event %d)", s, withdrawM.ID)
+	}
+	// The reverse: a deny on the alias before the link, a grant on the
+	// person after it; the grant wins.
+	if s := granted(person, consent.Notifications); s.Action != consent.Deny || s.EventID != denyN.ID {
+		t.Errorf("State(person)[notifications] = %+v, want the alias's deny (event %d)", s, denyN.ID)
+	}
+	grantN := step(decision(ns, person, consent.Grant, consent.Notifications, "it"))
+	if s := granted(person, consent.Notifications); !s.Granted || s.EventID != grantN.ID {
+		t.Errorf("deny on the alias, then grant on the person: State(person)[notifications] = %+v, want the grant (event %d)", s, grantN.ID)
+	}
+	// A decision given later on an alias (a replica that did not know the
+	// link yet) counts for the person too.
+	withdrawN := step(withdrawal(tg, consent.Notifications))
+	if s := granted(person, consent.Notifications); s.Granted || s.EventID != withdrawN.ID {
+		t.Errorf("withdraw on the alias after the person's grant: State(person)[notifications] = %+v, want the withdraw (event %d)", s, withdrawN.ID)
+	}
+	if need, err := l.NeedsAsk(ctx, person, consent.Notifications, "it"); err != nil || need {
+		t.Errorf("NeedsAsk(person, notifications) = %v, %v; want false: the alias's withdraw settles it", need, err)
+	}
+	if need, err := l.NeedsAsk(ctx, person, consent.Personalization, "it"); err != nil || !need {
+		t.Errorf("NeedsAsk(person, personalization) = %v, %v; want true: only a stranger decided on it", need, err)
+	}
+
+	history, err := l.History(ctx, person)
+	if err != nil {
+		t.Fatalf("History(person) = %v", err)
+	}
+	var ids []int64
+	for i, e := range history {
+		if e.Subject != person && e.Subject != tg && e.Subject != wc {
+			t.Errorf("History(person) holds event %d of another subject", e.ID)
+		}
+		if i > 0 && e.ID <= history[i-1].ID {
+			t.Errorf("History(person) is not in ID order, or repeats event %d", e.ID)
+		}
+		ids = append(ids, e.ID)
+	}
+	if want := []int64{1, 2, 4, 5, 6, 7, 8, 9}; !cmp.Equal(ids, want) {
+		t.Errorf("History(person) = events %v, want %v", ids, want)
+	}
+	// An alias's own history is its own.
+	if h, err := l.History(ctx, tg); err != nil || len(h) != 2 || h[0].ID != grantM.ID || h[1].ID != withdrawN.ID {
+		t.Errorf("History(alias) = %+v, %v; want its own two events", h, err)
+	}
+	// The store reads several subjects at once, in ID order.
+	events, err := b.Store.SubjectEvents(ctx, tg, wc, stranger)
+	if err != nil || len(events) != 4 {
+		t.Fatalf("SubjectEvents(three subjects) = %d events, %v; want 4", len(events), err)
+	}
+	for i := 1; i < len(events); i++ {
+		if events[i].ID <= events[i-1].ID {
+			t.Errorf("SubjectEvents(three subjects) = IDs out of order at %d", i)
+		}
+	}
+	if events, err := b.Store.SubjectEvents(ctx); err != nil || len(events) != 0 {
+		t.Errorf("SubjectEvents(no subject) = %v, %v; want none", events, err)
+	}
+	verify(t, l)
+}
+
+func testHistoryWindows(t *testing.T, newStore func(t *testing.T) Backend) {
+	ctx := context.Background()
+	b := newStore(t)
+	clk := newClock()
+	ns := notices(t, "it")
+	l := consent.New(b.Store, ns, consent.WithNow(clk.now))
+	person, tg := customer("c-9"), subject("tg-9")
+	erase := func(subj string) consent.Event {
+		return consent.Event{Subject: subj, Action: consent.Erase, Actor: consent.Admin}
+	}
+	state := func(when string, p consent.Purpose, granted bool, eventID int64) {
+		t.Helper()
+		st, err := l.State(ctx, person)
+		if s := st[p]; err != nil || s.Granted != granted || s.EventID != eventID {
+			t.Errorf("%s: State(person)[%s] = %+v, %v; want granted %v by event %d", when, p, s, err, granted, eventID)
+		}
+	}
+
+	// The alias erased its own data before it was linked: that erasure
+	// ended the alias's old consents, not the person's.
+	personGrant := record(t, l, decision(ns, person, consent.Grant, consent.Marketing, "it"))
+	record(t, l, decision(ns, tg, consent.Grant, consent.Personalization, "it"))
+	record(t, l, erase(tg))
+	record(t, l, linkEvent(person, tg, "telegram", consent.LinkCode))
+	state("after linking an alias erased before", consent.Marketing, true, personGrant.ID)
+	state("after linking an alias erased before", consent.Personalization, false, 0)
+
+	// Erasing the person (its alias first) ends the link: what the alias
+	// does afterwards, on its own, is not the person's.
+	record(t, l, erase(tg))
+	personErase := record(t, l, erase(person))
+	state("after erasing the person", consent.Marketing, false, personErase.ID)
+	later := record(t, l, decision(ns, tg, consent.Grant, consent.Marketing, "it"))
+	state("after the former alias granted on its own", consent.Marketing, false, personErase.ID)
+
+	// Linked again, its decisions since its last erasure count again.
+	record(t, l, linkEvent(person, tg, "telegram", consent.SignIn))
+	state("after linking the alias again", consent.Marketing, true, later.ID)
+	h, err := l.History(ctx, person)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range h {
+		if e.Subject == tg && e.ID < personErase.ID-1 {
+			t.Errorf("History(person) holds the alias's event %d, from before its own erasure", e.ID)
+		}
 	}
 }

@@ -22,9 +22,11 @@ var keyringSecret = []byte("consenttest-keyring-secret-0123456789abcdef")
 // TestKeyring runs the contract of a consent.KeyStore, directly and
 // through consent.Keyring: keys made once (also under concurrent first
 // seals from several replicas), sealing bound to the subject, destroyed
-// keys, the cache TTL, conversation links and the subject list. newStore
-// is called once per subtest and must return an empty store that lives
-// until the subtest ends.
+// keys, the cache TTL, conversation links, the subject list, and the
+// identities linking channel identities to persons (first link wins, also
+// under concurrent links from several replicas; cached lookups; gone with
+// either side's key). newStore is called once per subtest and must return
+// an empty store that lives until the subtest ends.
 func TestKeyring(t *testing.T, newStore func(t *testing.T) consent.KeyStore) {
 	tests := []struct {
 		name string
@@ -41,6 +43,11 @@ func TestKeyring(t *testing.T, newStore func(t *testing.T) consent.KeyStore) {
 		{"Links", testLinks},
 		{"Subjects", testSubjects},
 		{"StoreDirect", testKeyStoreDirect},
+		{"Identities", testIdentities},
+		{"IdentitiesDestroyed", testIdentitiesDestroyed},
+		{"ConcurrentLinkIdentity", testConcurrentLinkIdentity},
+		{"PersonCache", testPersonCache},
+		{"IdentityStoreDirect", testIdentityStoreDirect},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore) })
@@ -412,11 +419,11 @@ func testKeyStoreDirect(t *testing.T, newStore func(t *testing.T) consent.KeySto
 	if got, err := store.Key(ctx, subj); err != nil || !bytes.Equal(got.Wrapped, first.Wrapped) {
 		t.Errorf("Key() = %v, %v, want the first key", got, err)
 	}
-	if err := store.PutLink(ctx, subject("bob"), consent.Link{ID: "l1", Channel: "telegram", Sealed: []byte{1}, Created: at}); !errors.Is(err, consent.ErrNotFound) {
+	if err := store.PutLink(ctx, subject("bob"), consent.ConversationLink{ID: "l1", Channel: "telegram", Sealed: []byte{1}, Created: at}); !errors.Is(err, consent.ErrNotFound) {
 		t.Errorf("PutLink(a subject without a key) = %v, want ErrNotFound", err)
 	}
 	for range 2 {
-		if err := store.PutLink(ctx, subj, consent.Link{ID: "l1", Channel: "telegram", Sealed: []byte{1}, Created: at}); err != nil {
+		if err := store.PutLink(ctx, subj, consent.ConversationLink{ID: "l1", Channel: "telegram", Sealed: []byte{1}, Created: at}); err != nil {
 			t.Errorf("PutLink() = %v", err)
 		}
 	}

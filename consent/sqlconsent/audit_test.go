@@ -111,3 +111,17 @@ func TestAuditAppendOnly(t *testing.T) {
 		})
 	}
 }
+
+func TestLinkCodes(t *testing.T) {
+	for name, open := range dbs {
+		t.Run(name, func(t *testing.T) {
+			consenttest.TestLinkCodeStore(t, func(t *testing.T, now func() time.Time) consent.LinkCodeStore {
+				s, err := sqlconsent.NewLinkCodes(open(t), now)
+				if err != nil {
+					t.Fatalf("sqlconsent.NewLinkCodes() = %v", err)
+				}
+				return s
+			})
+		})
+	}
+}

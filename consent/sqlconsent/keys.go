@@ -19,8 +19,8 @@ var keyMigrations embed.FS
 // next to the main database (sqldb.SQLiteFile).
 const KeysFile = "keys.db"
 
-// KeyStore keeps the keyring's wrapped data keys and conversation links
-// (consent.KeyStore) on Postgres or SQLite.
+// KeyStore keeps the keyring's wrapped data keys, conversation links and
+// linked identities (consent.KeyStore) on Postgres or SQLite.
 //
 // Crypto-shredding works only if a copy of the personal data never comes
 // with the keys that open it. So the KeyStore has a migration set of its
@@ -100,11 +100,12 @@ func (s *KeyStore) PutKey(ctx context.Context, k consent.WrappedKey) (consent.Wr
 	return out, nil
 }
 
-// DeleteKey deletes subject's key and links and reports whether it had a
-// key. On SQLite the deleted bytes are zeroed in the file and the
-// write-ahead log is truncated.
+// DeleteKey deletes subject's key and links, and the identities where
+// subject is the alias or the person, and reports whether it had a key.
+// On SQLite the deleted bytes are zeroed in the file and the write-ahead
+// log is truncated.
 func (s *KeyStore) DeleteKey(ctx context.Context, subject string) (bool, error) {
-	var had bool
+	var had, deleted bool
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		if s.db.Dialect == sqldb.SQLite {
 			if _, err := tx.ExecContext(ctx, "PRAGMA secure_delete = ON"); err != nil {
@@ -114,18 +115,26 @@ func (s *KeyStore) DeleteKey(ctx context.Context, subject string) (bool, error) 
 		if _, err := tx.ExecContext(ctx, `DELETE FROM consent_key_links WHERE subject = $1`, subject); err != nil {
 			return err
 		}
+		ids, err := tx.ExecContext(ctx, `DELETE FROM consent_identities WHERE alias = $1 OR person = $1`, subject)
+		if err != nil {
+			return err
+		}
+		nids, err := ids.RowsAffected()
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM consent_keys WHERE subject = $1`, subject)
 		if err != nil {
 			return err
 		}
 		n, err := res.RowsAffected()
-		had = n > 0
+		had, deleted = n > 0, n+nids > 0
 		return err
 	})
 	if err != nil {
 		return false, wrap("delete key", err)
 	}
-	if had && s.db.Dialect == sqldb.SQLite {
+	if (had || deleted) && s.db.Dialect == sqldb.SQLite {
 		// Best effort: readers in the way leave the log to the next
 		// checkpoint, which overwrites it.
 		s.db.W.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
@@ -135,7 +144,7 @@ func (s *KeyStore) DeleteKey(ctx context.Context, subject string) (bool, error) 
 
 // PutLink stores l for subject unless it has a link with l.ID; it returns
 // consent.ErrNotFound when subject has no key.
-func (s *KeyStore) PutLink(ctx context.Context, subject string, l consent.Link) error {
+func (s *KeyStore) PutLink(ctx context.Context, subject string, l consent.ConversationLink) error {
 	if l.ID == "" || len(l.Sealed) == 0 {
 		return fmt.Errorf("sqlconsent: put link: no id or no conversation: %w", consent.ErrInvalid)
 	}
@@ -163,17 +172,17 @@ func (s *KeyStore) PutLink(ctx context.Context, subject string, l consent.Link) 
 }
 
 // Links returns subject's links, oldest first.
-func (s *KeyStore) Links(ctx context.Context, subject string) ([]consent.Link, error) {
+func (s *KeyStore) Links(ctx context.Context, subject string) ([]consent.ConversationLink, error) {
 	rows, err := s.db.R.QueryContext(ctx, `SELECT id, channel, sealed, created FROM consent_key_links
 		WHERE subject = $1 ORDER BY created, id`, subject)
 	if err != nil {
 		return nil, wrap("links", err)
 	}
 	defer rows.Close()
-	var links []consent.Link
+	var links []consent.ConversationLink
 	for rows.Next() {
 		var (
-			l       consent.Link
+			l       consent.ConversationLink
 			created int64
 		)
 		if err := rows.Scan(&l.ID, &l.Channel, &l.Sealed, &created); err != nil {
@@ -216,8 +225,10 @@ func (s *KeyStore) Subjects(ctx context.Context, after string, limit int) ([]con
 			return err
 		}
 		rows.Close()
-		chans, err := tx.QueryContext(ctx, `SELECT DISTINCT subject, channel FROM consent_key_links
-			WHERE subject >= $1 AND subject <= $2 AND channel <> '' ORDER BY subject, channel`,
+		chans, err := tx.QueryContext(ctx, `SELECT subject, channel FROM consent_key_links
+			WHERE subject >= $1 AND subject <= $2 AND channel <> ''
+			UNION SELECT person, channel FROM consent_identities WHERE person >= $1 AND person <= $2
+			ORDER BY 1, 2`,
 			out[0].Subject, out[len(out)-1].Subject)
 		if err != nil {
 			return err
@@ -253,4 +264,103 @@ func wrap(op string, err error) error {
 		return fmt.Errorf("sqlconsent: %s: %w: %w", op, consent.ErrUnavailable, err)
 	}
 	return fmt.Errorf("sqlconsent: %s: %w", op, err)
+}
+
+// PutIdentity stores id unless id.Alias is linked already, and returns
+// the alias's identity as stored and whether this call stored it; it
+// returns consent.ErrNotFound when id.Person has no key.
+func (s *KeyStore) PutIdentity(ctx context.Context, id consent.Identity) (consent.Identity, bool, error) {
+	if id.Alias == "" || id.Person == "" || id.Alias == id.Person {
+		return consent.Identity{}, false, fmt.Errorf("sqlconsent: put identity: no alias, no person or the same: %w", consent.ErrInvalid)
+	}
+	var (
+		out  consent.Identity
+		made bool
+	)
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM consent_keys WHERE subject = $1`, id.Person).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlconsent: put identity: person's key: %w", consent.ErrNotFound)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO consent_identities (alias, person, channel, created)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (alias) DO NOTHING`,
+			id.Alias, id.Person, id.Channel, sqldb.Micros(id.Created))
+		if err != nil {
+			return err
+		}
+		rows, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		made = rows == 1
+		out, err = readIdentity(ctx, tx, id.Alias)
+		return err
+	})
+	if err != nil && !errors.Is(err, consent.ErrNotFound) && !sqldb.IsUnavailable(err) {
+		// On Postgres a key deleted between the check and the insert fails
+		// the foreign key.
+		if _, kerr := s.Key(ctx, id.Person); errors.Is(kerr, consent.ErrNotFound) {
+			return consent.Identity{}, false, fmt.Errorf("sqlconsent: put identity: person's key: %w", consent.ErrNotFound)
+		}
+	}
+	if err != nil {
+		return consent.Identity{}, false, wrap("put identity", err)
+	}
+	return out, made, nil
+}
+
+// Identity returns the identity of alias, or consent.ErrNotFound.
+func (s *KeyStore) Identity(ctx context.Context, alias string) (consent.Identity, error) {
+	id, err := readIdentity(ctx, s.db.R, alias)
+	return id, wrap("identity", err)
+}
+
+func readIdentity(ctx context.Context, q queryer, alias string) (consent.Identity, error) {
+	id := consent.Identity{Alias: alias}
+	var created int64
+	err := q.QueryRowContext(ctx, `SELECT person, channel, created FROM consent_identities WHERE alias = $1`, alias).
+		Scan(&id.Person, &id.Channel, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return consent.Identity{}, fmt.Errorf("sqlconsent: identity: %w", consent.ErrNotFound)
+	}
+	if err != nil {
+		return consent.Identity{}, err
+	}
+	id.Created = sqldb.Time(created)
+	return id, nil
+}
+
+// Identities returns the identities linked to person, oldest first.
+func (s *KeyStore) Identities(ctx context.Context, person string) ([]consent.Identity, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT alias, channel, created FROM consent_identities
+		WHERE person = $1 ORDER BY created, alias`, person)
+	if err != nil {
+		return nil, wrap("identities", err)
+	}
+	defer rows.Close()
+	var out []consent.Identity
+	for rows.Next() {
+		id := consent.Identity{Person: person}
+		var created int64
+		if err := rows.Scan(&id.Alias, &id.Channel, &created); err != nil {
+			return nil, wrap("identities", err)
+		}
+		id.Created = sqldb.Time(created)
+		out = append(out, id)
+	}
+	return out, wrap("identities", rows.Err())
+}
+
+// DeleteIdentity deletes the identity of alias if it links alias to
+// person, and reports whether it did.
+func (s *KeyStore) DeleteIdentity(ctx context.Context, alias, person string) (bool, error) {
+	res, err := s.db.W.ExecContext(ctx, `DELETE FROM consent_identities WHERE alias = $1 AND person = $2`, alias, person)
+	if err != nil {
+		return false, wrap("delete identity", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, wrap("delete identity", err)
 }

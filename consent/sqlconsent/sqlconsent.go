@@ -10,6 +10,12 @@
 // SQLite), then reads the head, inserts the sealed event and moves the
 // head, so concurrent appends, also from several replicas, never fork the
 // chain.
+//
+// The main database also holds the access audit (Audit), the used export
+// links (Tokens) and the pending link codes that link a messaging app to a
+// signed-in shop customer (LinkCodes, a MAC of each code, never the code).
+// The keys, the conversation links and the identities linking channel
+// identities to persons live in a database of their own (KeyStore).
 package sqlconsent
 
 import (
@@ -19,6 +25,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
+	"strings"
 
 	"github.com/bottega-shop/bottega/consent"
 	"github.com/bottega-shop/bottega/internal/sqldb"
@@ -77,7 +85,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) wrap(op string, err error) error { return wrap(op, err) }
 
 const eventColumns = `id, subject, purpose, notice_version, notice_hash, lang, channel, method,
-	message_id, action, actor, at, prev_hash, digest, hash`
+	message_id, action, actor, at, prev_hash, digest, hash, linked`
 
 // Append adds one event at the end of the chain; see consent.Store.
 func (s *Store) Append(ctx context.Context, seal func(head consent.Head) (consent.Event, error)) (consent.Event, error) {
@@ -99,9 +107,9 @@ func (s *Store) Append(ctx context.Context, seal func(head consent.Head) (consen
 		}
 		at := sqldb.Micros(e.At)
 		_, err = tx.ExecContext(ctx, `INSERT INTO consent_events (`+eventColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			e.ID, e.Subject, string(e.Purpose), e.NoticeVersion, e.NoticeHash, e.Lang, e.Channel,
-			string(e.Method), e.MessageID, string(e.Action), string(e.Actor), at, e.PrevHash, e.Digest, e.Hash)
+			string(e.Method), e.MessageID, string(e.Action), string(e.Actor), at, e.PrevHash, e.Digest, e.Hash, e.Linked)
 		if err != nil {
 			return err
 		}
@@ -165,9 +173,22 @@ func (s *Store) Events(ctx context.Context, afterID int64, limit int) ([]consent
 	return events, s.wrap("events", err)
 }
 
-// SubjectEvents returns every event of subject, in ID order.
-func (s *Store) SubjectEvents(ctx context.Context, subject string) ([]consent.Event, error) {
-	events, err := s.query(ctx, subjectEvents, subject)
+// SubjectEvents returns every event of the subjects, in ID order.
+func (s *Store) SubjectEvents(ctx context.Context, subjects ...string) ([]consent.Event, error) {
+	switch len(subjects) {
+	case 0:
+		return nil, nil
+	case 1:
+		events, err := s.query(ctx, subjectEvents, subjects[0])
+		return events, s.wrap("subject events", err)
+	}
+	ph := make([]string, len(subjects))
+	args := make([]any, len(subjects))
+	for i, subj := range subjects {
+		ph[i], args[i] = "$"+strconv.Itoa(i+1), subj
+	}
+	events, err := s.query(ctx, `SELECT `+eventColumns+` FROM consent_events
+		WHERE subject IN (`+strings.Join(ph, ", ")+`) ORDER BY id`, args...)
 	return events, s.wrap("subject events", err)
 }
 
@@ -189,7 +210,7 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]consent
 			at                             int64
 		)
 		err := rows.Scan(&e.ID, &e.Subject, &purpose, &e.NoticeVersion, &e.NoticeHash, &e.Lang, &e.Channel,
-			&method, &e.MessageID, &action, &actor, &at, &e.PrevHash, &e.Digest, &e.Hash)
+			&method, &e.MessageID, &action, &actor, &at, &e.PrevHash, &e.Digest, &e.Hash, &e.Linked)
 		if err != nil {
 			return nil, err
 		}

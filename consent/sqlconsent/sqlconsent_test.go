@@ -35,10 +35,10 @@ func backend(t *testing.T, db *sqldb.DB) consenttest.Backend {
 				_, err := tx.ExecContext(ctx, `UPDATE consent_events SET subject = $2, purpose = $3,
 					notice_version = $4, notice_hash = $5, lang = $6, channel = $7, method = $8,
 					message_id = $9, action = $10, actor = $11, at = $12, prev_hash = $13,
-					digest = $14, hash = $15 WHERE id = $1`,
+					digest = $14, hash = $15, linked = $16 WHERE id = $1`,
 					e.ID, e.Subject, string(e.Purpose), e.NoticeVersion, e.NoticeHash, e.Lang, e.Channel,
 					string(e.Method), e.MessageID, string(e.Action), string(e.Actor), sqldb.Micros(e.At),
-					e.PrevHash, e.Digest, e.Hash)
+					e.PrevHash, e.Digest, e.Hash, e.Linked)
 				return err
 			})
 		},

@@ -4,6 +4,12 @@
  * Optional attributes: data-lang="it|en" (default: the page's or browser's language),
  *                      data-server="https://your-bottega" (default: where the script came from),
  *                      data-open="true" (start open).
+ * A signed-in shopper:  data-customer-id, data-customer-expires (unix seconds) and
+ *                       data-customer-signature, computed by the shop's backend (see
+ *                       the README, "Signed-in shoppers"). They go to the server with
+ *                       hello; the chat then belongs to that customer, and a page
+ *                       without them (signed out) or with another customer starts a
+ *                       fresh chat.
  *
  * It lives in a shadow root so it cannot break the host page, defines one global
  * (window.BottegaChat), and renders every text with textContent.
@@ -17,6 +23,15 @@
   var lang = ((script && script.getAttribute("data-lang")) || document.documentElement.lang || navigator.language || "it").slice(0, 2).toLowerCase();
   if (lang !== "it" && lang !== "en") lang = "en";
   var STORE = "bottega.chat.v1";
+  var customer = null;
+  if (script && script.getAttribute("data-customer-id") && script.getAttribute("data-customer-expires") &&
+      script.getAttribute("data-customer-signature")) {
+    customer = {
+      id: script.getAttribute("data-customer-id"),
+      expires: script.getAttribute("data-customer-expires"),
+      signature: script.getAttribute("data-customer-signature")
+    };
+  }
 
   var T = {
     it: {
@@ -29,7 +44,8 @@
       rate_limited: "Stai scrivendo molto in fretta: aspetta un attimo e riprova.",
       unavailable: "Qualcosa non va dalla nostra parte. Riprova tra poco.",
       bad_frame: "Messaggio non valido.",
-      new_session: "La conversazione precedente è scaduta: ne iniziamo una nuova.",
+      new_session: "Inizia una nuova conversazione.",
+      bad_customer: "Non riusciamo a riconoscere il tuo account: continui come ospite.",
       you: "Tu", bot: "Bottega", agent: "Operatore"
     },
     en: {
@@ -42,7 +58,8 @@
       rate_limited: "You're writing very fast: please wait a moment and try again.",
       unavailable: "Something is wrong on our side. Please try again shortly.",
       bad_frame: "That message could not be read.",
-      new_session: "Your previous conversation expired: we're starting a new one.",
+      new_session: "A new conversation starts here.",
+      bad_customer: "We couldn't confirm your shop account, so you're chatting as a guest.",
       you: "You", bot: "Bottega", agent: "Agent"
     }
   }[lang];
@@ -151,6 +168,7 @@
   var shown = {};             // seq -> true, so a replay never doubles a line
   var pending = [];           // {id, text, payload, node}: sent or queued, not yet in the log
   var ws = null, backoff = 500, pingTimer = null, typingTimer = null, everConnected = false;
+  var toldBadCustomer = false; // the refused-account note is shown once per page
 
   function save() {
     try { localStorage.setItem(STORE, JSON.stringify({ token: token })); } catch (e) { /* private mode */ }
@@ -288,7 +306,9 @@
     try { ws = new WebSocket(url); } catch (e) { retry(); return; }
     ws.onopen = function () {
       backoff = 500;
-      ws.send(JSON.stringify({ type: "hello", token: token, last_seq: lastSeq, locale: lang }));
+      var hello = { type: "hello", token: token, last_seq: lastSeq, locale: lang };
+      if (customer) hello.customer = customer;
+      ws.send(JSON.stringify(hello));
     };
     ws.onmessage = function (ev) {
       var f;
@@ -297,9 +317,14 @@
         case "welcome":
           status.hidden = true;
           if (f.new_session) {
-            note(T.new_session);
+            // Another conversation (an expired one, or another person's on
+            // this computer): nothing of the old one stays on screen. Lines
+            // typed on this page and not yet sent are the same visitor's.
+            while (log.firstChild) log.removeChild(log.firstChild);
             lastSeq = 0;
             shown = {};
+            note(T.new_session);
+            pending.forEach(function (m) { log.appendChild(m.node); });
           }
           token = f.token;
           save();
@@ -329,6 +354,11 @@
               m.node.title = T.failed;
               return false;
             });
+          }
+          if (f.code === "bad_customer") {
+            if (!toldBadCustomer) note(T.bad_customer);
+            toldBadCustomer = true;
+            break;
           }
           note(T[f.code] || T.unavailable, "error");
           break;
