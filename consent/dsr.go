@@ -305,21 +305,23 @@ func (s *DataRights) known(ctx context.Context, sc scope) (bool, error) {
 // consent; the ledger's records stay as pseudonymous proof of consent),
 // asks every holder to erase, giving it the conversations of the person
 // and of every linked identity plus conversation (the chat the request
-// came from, if any), and destroys the keys of the person and of every
+// came from, if any: req.Conversation), and destroys the keys of the person and of every
 // linked identity, with the links between them and the person's pending
 // link codes, which makes whatever a failing store kept unreadable. It
 // reports per store, in that order: "ledger", the holders, "keys". A step
 // that fails does not stop the others; the report says which failed
 // (Report.Complete).
 //
-// The ledger events' actor is Admin for a request without conversation,
-// and System, on the conversation's channel, for one made in a chat.
+// The ledger events' actor is Admin for a request without conversation;
+// for one made in a chat it is the Shopper, with the request's channel,
+// message id, method and language.
 //
 // Errors: ErrInvalid for a malformed subject, ErrNotFound when nothing is
 // held on the person (never seen, or erased with nothing held since), and
 // the keyring's or ledger's error when what is held cannot be read, in
 // which case nothing was done.
-func (s *DataRights) Erase(ctx context.Context, subject, conversation string) (Report, error) {
+func (s *DataRights) Erase(ctx context.Context, subject string, req Request) (Report, error) {
+	conversation := req.Conversation
 	if !isSubject(subject) {
 		return Report{}, fmt.Errorf("consent: erase: subject is not a subject id: %w", ErrInvalid)
 	}
@@ -342,7 +344,7 @@ func (s *DataRights) Erase(ctx context.Context, subject, conversation string) (R
 	}
 
 	r := Report{Subject: sc.person, At: s.now().UTC().Truncate(time.Microsecond)}
-	r.Stores = append(r.Stores, s.eraseLedger(ctx, sc, conversation))
+	r.Stores = append(r.Stores, s.eraseLedger(ctx, sc, req))
 	for _, h := range s.holders {
 		sr, err := h.Erase(ctx, sc.person, convs)
 		if sr.Store == "" {
@@ -359,13 +361,14 @@ func (s *DataRights) Erase(ctx context.Context, subject, conversation string) (R
 
 // eraseLedger records the Erase events of an erasure: one per linked
 // identity, then the person's.
-func (s *DataRights) eraseLedger(ctx context.Context, sc scope, conversation string) StoreReport {
+func (s *DataRights) eraseLedger(ctx context.Context, sc scope, req Request) StoreReport {
 	rep := StoreReport{Store: "ledger"}
 	var ids []int64
 	for _, subj := range sc.subjects {
 		ev := Event{Subject: subj, Action: Erase, Actor: Admin}
-		if conversation != "" {
-			ev.Actor, ev.Channel = System, channelOf(conversation)
+		if req.Conversation != "" {
+			ev.Actor, ev.Channel = Shopper, channelOf(req.Conversation)
+			ev.MessageID, ev.Method, ev.Lang = req.MessageID, req.Method, req.Lang
 		}
 		stored, err := s.ledger.Record(ctx, ev)
 		if err != nil {

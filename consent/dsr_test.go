@@ -327,7 +327,7 @@ func TestEraseBackupUnreadable(t *testing.T) {
 		t.Fatalf("the backup holds a message in clear")
 	}
 
-	rep, err := r.svc.Erase(ctx, ada.subject, "")
+	rep, err := r.svc.Erase(ctx, ada.subject, consent.Request{})
 	if err != nil || !rep.Complete() {
 		t.Fatalf("Erase(ada) = %+v, %v, want a complete report", rep, err)
 	}
@@ -420,7 +420,7 @@ func testErase(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, stri
 	r.chat(t, bob, "tre")
 	r.clk.advance(time.Hour)
 
-	rep, err := r.svc.Erase(ctx, ada.subject, "")
+	rep, err := r.svc.Erase(ctx, ada.subject, consent.Request{})
 	if err != nil {
 		t.Fatalf("Erase(ada) = %v", err)
 	}
@@ -444,7 +444,7 @@ func testErase(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, stri
 		t.Errorf("Verify() after Erase = %v", err)
 	}
 	// Nothing is held any more but the ledger's proof.
-	if _, err := r.svc.Erase(ctx, ada.subject, ""); !errors.Is(err, consent.ErrNotFound) {
+	if _, err := r.svc.Erase(ctx, ada.subject, consent.Request{}); !errors.Is(err, consent.ErrNotFound) {
 		t.Errorf("Erase(ada) again = %v, want ErrNotFound", err)
 	}
 	if _, _, err := r.svc.ExportLink(ctx, ada.subject); !errors.Is(err, consent.ErrNotFound) {
@@ -454,7 +454,7 @@ func testErase(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, stri
 	if err != nil || len(sum.Receipts) != 2 || !slices.Equal(sum.Held, []consent.Holding{{What: "consents", Count: 2}}) {
 		t.Errorf("Summary(erased ada) = %+v, %v, want only the 2 consent records", sum, err)
 	}
-	if _, err := r.svc.Erase(ctx, telegramUser("nobody").subject, ""); !errors.Is(err, consent.ErrNotFound) {
+	if _, err := r.svc.Erase(ctx, telegramUser("nobody").subject, consent.Request{}); !errors.Is(err, consent.ErrNotFound) {
 		t.Errorf("Erase(unknown) = %v, want ErrNotFound", err)
 	}
 	// Bob is untouched.
@@ -476,13 +476,14 @@ func testEraseFromChat(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.
 	if _, err := r.main.W.Exec(`INSERT INTO test_notes (conversation, seq, at, sealed) VALUES ('webchat:s1', 1, 0, $1)`, sealed); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := r.svc.Erase(ctx, ada.subject, "webchat:s1")
+	rep, err := r.svc.Erase(ctx, ada.subject, consent.Request{Conversation: "webchat:s1", MessageID: "m-forget", Method: consent.Button, Lang: "it"})
 	if err != nil || !rep.Complete() || rep.Stores[1].Erased != 2 {
 		t.Fatalf("Erase(ada, from webchat:s1) = %+v, %v, want both conversations erased", rep, err)
 	}
 	history, _ := r.ledger.History(ctx, ada.subject)
-	if last := history[len(history)-1]; last.Action != consent.Erase || last.Actor != consent.System || last.Channel != "webchat" {
-		t.Errorf("ledger's last event = %s by %s on %q, want erase by system on webchat", last.Action, last.Actor, last.Channel)
+	if last := history[len(history)-1]; last.Action != consent.Erase || last.Actor != consent.Shopper || last.Channel != "webchat" ||
+		last.MessageID != "m-forget" || last.Method != consent.Button || last.Lang != "it" {
+		t.Errorf("ledger's last event = %+v, want erase by the shopper on webchat, with the request's message id, method and language", last)
 	}
 }
 
@@ -509,7 +510,7 @@ func testEraseStoreFails(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqld
 	r.notes.failErase(errors.New("disk full"))
 	rows := sealedRows(t, r.main.R, ada.conversation)
 
-	rep, err := r.svc.Erase(ctx, ada.subject, "")
+	rep, err := r.svc.Erase(ctx, ada.subject, consent.Request{})
 	if err != nil {
 		t.Fatalf("Erase() = %v", err)
 	}
@@ -534,7 +535,7 @@ func testEraseStoreFails(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqld
 	}
 	// The chat can run it again with the conversation it is in.
 	r.notes.failErase(nil)
-	rep, err = r.svc.Erase(ctx, ada.subject, ada.conversation)
+	rep, err = r.svc.Erase(ctx, ada.subject, consent.Request{Conversation: ada.conversation, MessageID: "m-forget", Method: consent.Button, Lang: "it"})
 	if err != nil || rep.Stores[1].Erased != 1 || rep.Stores[1].Err != "" {
 		t.Errorf("Erase() again = %+v, %v, want the leftover line deleted", rep, err)
 	}
@@ -665,7 +666,7 @@ func testExportLink(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB,
 	}
 
 	erased := link(bob)
-	if _, err := r.svc.Erase(ctx, bob.subject, ""); err != nil {
+	if _, err := r.svc.Erase(ctx, bob.subject, consent.Request{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.svc.Redeem(ctx, erased); !errors.Is(err, consent.ErrNotFound) {

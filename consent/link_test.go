@@ -502,7 +502,7 @@ func testEraseLinkedPerson(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sq
 	r.clk.advance(time.Hour)
 
 	// "Forget me", typed on Telegram: the alias resolves to the person.
-	rep, err := r.svc.Erase(ctx, tg.subject, tg.conversation)
+	rep, err := r.svc.Erase(ctx, tg.subject, consent.Request{Conversation: tg.conversation, MessageID: "m-forget", Method: consent.Button, Lang: "it"})
 	if err != nil {
 		t.Fatalf("Erase(alias) = %v", err)
 	}
@@ -547,8 +547,8 @@ func testEraseLinkedPerson(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sq
 	// no consent left on any of them.
 	for name, subj := range map[string]string{"person": person, "web": web.subject, "telegram": tg.subject} {
 		h, err := r.ledger.History(ctx, subj)
-		if err != nil || len(h) == 0 || h[len(h)-1].Action != consent.Erase || h[len(h)-1].Actor != consent.System || h[len(h)-1].Channel != "telegram" {
-			t.Errorf("History(%s) ends with %+v, %v; want an erasure by the system, on telegram", name, h[len(h)-1], err)
+		if err != nil || len(h) == 0 || h[len(h)-1].Action != consent.Erase || h[len(h)-1].Actor != consent.Shopper || h[len(h)-1].Channel != "telegram" || h[len(h)-1].MessageID != "m-forget" {
+			t.Errorf("History(%s) ends with %+v, %v; want an erasure asked by the shopper with message m-forget, on telegram", name, h[len(h)-1], err)
 		}
 		state, err := r.ledger.State(ctx, subj)
 		if err != nil || state[consent.Notifications].Granted {
@@ -560,7 +560,7 @@ func testEraseLinkedPerson(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sq
 	}
 	// Nothing is held any more, asked by any of them.
 	for _, subj := range []string{person, web.subject, tg.subject} {
-		if _, err := r.svc.Erase(ctx, subj, ""); !errors.Is(err, consent.ErrNotFound) {
+		if _, err := r.svc.Erase(ctx, subj, consent.Request{}); !errors.Is(err, consent.ErrNotFound) {
 			t.Errorf("Erase(%.8s…) again = %v, want ErrNotFound", subj, err)
 		}
 	}

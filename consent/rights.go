@@ -66,10 +66,21 @@ func (r Report) Complete() bool {
 	return true
 }
 
+// Request says where a data-rights request came from: a chat — its
+// conversation key ("telegram:12345"), the message that carried the
+// request, how it was given and in which language — or, when Conversation
+// is empty, the admin API. An erasure's ledger event carries it, so that
+// the request is provable like a consent decision.
+type Request struct {
+	Conversation string
+	MessageID    string
+	Method       Method
+	Lang         string
+}
+
 // Rights serves a subject's data rights. The subject is a pseudonymous id
 // (SubjectID); a channel identity linked to a shop customer stands for
-// the customer (see DataRights). conversation is the chat's conversation
-// key ("telegram:12345") when the request comes from a chat, else empty.
+// the customer (see DataRights).
 type Rights interface {
 	// Summary returns what is held on subject.
 	Summary(ctx context.Context, subject string) (Summary, error)
@@ -78,6 +89,6 @@ type Rights interface {
 	ExportLink(ctx context.Context, subject string) (url string, expires time.Time, err error)
 	// Erase erases everything held on subject in every store and reports
 	// per store. It returns an error wrapping ErrNotFound for a subject of
-	// whom nothing is held.
-	Erase(ctx context.Context, subject, conversation string) (Report, error)
+	// whom nothing is held. req says who asked (Request).
+	Erase(ctx context.Context, subject string, req Request) (Report, error)
 }

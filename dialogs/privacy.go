@@ -760,7 +760,9 @@ func (t *turn) forget(ctx context.Context) ([]bot.Reply, error) {
 	if !t.rightsOn(ctx) {
 		return t.privacyOff()
 	}
-	rep, err := t.e.rights.Erase(ctx, t.subject(ctx), t.m.Key())
+	rep, err := t.e.rights.Erase(ctx, t.subject(ctx), consent.Request{
+		Conversation: t.m.Key(), MessageID: t.m.ID, Method: t.method(), Lang: t.lang(),
+	})
 	switch {
 	case errors.Is(err, consent.ErrNotFound):
 		// Nothing held anywhere: this conversation's own state goes too.

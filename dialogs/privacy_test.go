@@ -140,17 +140,21 @@ func (r *testRights) ExportLink(ctx context.Context, subject string) (string, ti
 	return fmt.Sprintf("https://shop.example/privacy/export/tok%d", r.exports), r.now().Add(24 * time.Hour), nil
 }
 
-func (r *testRights) Erase(ctx context.Context, subject, conversation string) (consent.Report, error) {
+func (r *testRights) Erase(ctx context.Context, subject string, req consent.Request) (consent.Report, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.erases = append(r.erases, subject+" "+conversation)
+	r.erases = append(r.erases, subject+" "+req.Conversation)
 	if r.down {
 		return consent.Report{}, errRightsDown
 	}
 	if none, err := r.nothingHeld(ctx, subject); err != nil || none {
 		return consent.Report{}, errors.Join(err, fmt.Errorf("test rights: subject: %w", consent.ErrNotFound))
 	}
-	if _, err := r.ledger.Record(ctx, consent.Event{Subject: subject, Action: consent.Erase, Actor: consent.System}); err != nil {
+	// As consent.DataRights records it: the ledger refuses a shopper's
+	// event without the channel, method and message id of the request.
+	channel, _, _ := strings.Cut(req.Conversation, ":")
+	if _, err := r.ledger.Record(ctx, consent.Event{Subject: subject, Action: consent.Erase, Actor: consent.Shopper,
+		Channel: channel, MessageID: req.MessageID, Method: req.Method, Lang: req.Lang}); err != nil {
 		return consent.Report{}, err
 	}
 	events, err := r.ledger.History(ctx, subject)

@@ -156,7 +156,7 @@ func (s *Server) eraseSubject(c *fiber.Ctx) error {
 	if err := s.audit(ctx, c, subject, "erase"); err != nil {
 		return err
 	}
-	rep, err := s.cfg.Privacy.Erase(ctx, subject, "")
+	rep, err := s.cfg.Privacy.Erase(ctx, subject, consent.Request{})
 	if err != nil {
 		return s.privacyError(c, err)
 	}

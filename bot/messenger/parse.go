@@ -402,7 +402,7 @@ func message(psid string, ts flexTime, ev wireEvent) (m bot.Message, reason stri
 		p := ev.Postback
 		m.ID = "fb:" + p.MID
 		if p.MID == "" {
-			m.ID = fmt.Sprintf("fb:postback:%s:%d", psid, ts)
+			m.ID = localID("postback", ts)
 		}
 		m.Text, m.Payload = p.Title, p.Payload
 		if p.Referral != nil && p.Referral.Ref != "" {
@@ -415,10 +415,19 @@ func message(psid string, ts flexTime, ev wireEvent) (m bot.Message, reason stri
 		if ev.Referral.Ref == "" {
 			return m, reasonIgnore
 		}
-		m.ID = fmt.Sprintf("fb:referral:%s:%d", psid, ts)
+		m.ID = localID("referral", ts)
 		m.Payload = PayloadStart + ev.Referral.Ref
 	}
 	return m, ""
+}
+
+// localID is the message id of a postback without a mid (before Graph
+// v11) or of a referral: "fb:<kind>:<ms>". The dispatcher dedupes message
+// ids per conversation, so the time is enough; and the id goes into the
+// consent ledger with the decision it carries (a link code comes as a
+// referral), which outlives an erasure, so it must not hold the PSID.
+func localID(kind string, ts flexTime) string {
+	return fmt.Sprintf("fb:%s:%d", kind, ts)
 }
 
 // eventID is "fb:<mid>", or for an event without one "fb:<kind>:<psid>:<ms>".

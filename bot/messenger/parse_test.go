@@ -81,13 +81,13 @@ func TestParseEvents(t *testing.T) {
 		{
 			name:  "postback without mid or referral",
 			event: `{"sender":{"id":"7"},"timestamp":1700000000000,"postback":{"title":"Menu","payload":"MENU"}}`,
-			want: Batch{Object: "page", Messages: []bot.Message{{Channel: bot.Messenger, ID: "fb:postback:7:1700000000000", Conversation: "7", Sender: "7",
+			want: Batch{Object: "page", Messages: []bot.Message{{Channel: bot.Messenger, ID: "fb:postback:1700000000000", Conversation: "7", Sender: "7",
 				Text: "Menu", Payload: "MENU", Seq: 1700000000000, At: ms(1700000000000)}}},
 		},
 		{
 			name:  "referral in an open thread",
 			event: `{"sender":{"id":"7"},"timestamp":1700000000000,"referral":{"ref":"promo","source":"SHORTLINK","type":"OPEN_THREAD"}}`,
-			want: Batch{Object: "page", Messages: []bot.Message{{Channel: bot.Messenger, ID: "fb:referral:7:1700000000000", Conversation: "7", Sender: "7",
+			want: Batch{Object: "page", Messages: []bot.Message{{Channel: bot.Messenger, ID: "fb:referral:1700000000000", Conversation: "7", Sender: "7",
 				Payload: "start:promo", Seq: 1700000000000, At: ms(1700000000000)}}},
 		},
 		{
