@@ -46,6 +46,7 @@ type config struct {
 	TelegramBotUsername, MessengerPageID                    string // for links that continue a chat there
 	LocalesDir                                              string
 	ShutdownTimeout                                         time.Duration
+	DebugAddr                                               string // BOTTEGA_DEBUG_ADDR: the profiler, loopback only
 	LogLevel                                                string
 }
 
@@ -88,6 +89,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		OpenAIAPIKey:          env("OPENAI_API_KEY", ""),
 		OpenAIModel:           env("OPENAI_MODEL", ""),
 		LogLevel:              env("BOTTEGA_LOG_LEVEL", "info"),
+		DebugAddr:             env("BOTTEGA_DEBUG_ADDR", ""),
 	}
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -142,6 +144,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		bad("BOTTEGA_ADMIN_TOKEN", "too short: use at least 16 random characters")
+	}
+	if c.DebugAddr != "" && !loopbackAddr(c.DebugAddr) {
+		bad("BOTTEGA_DEBUG_ADDR", "want a loopback host:port such as 127.0.0.1:6060, got %q", c.DebugAddr)
 	}
 	if c.CustomerKey != "" && len(c.CustomerKey) < 32 {
 		bad("BOTTEGA_CUSTOMER_KEY", "too short: use at least 32 random characters")

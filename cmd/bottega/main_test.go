@@ -220,6 +220,12 @@ func TestConfigErrors(t *testing.T) {
 		{"short token", map[string]string{"BOTTEGA_ADMIN_TOKEN": "abc"}, "BOTTEGA_ADMIN_TOKEN: "},
 		{"production without secret", map[string]string{"DATABASE_URL": "postgres://u@127.0.0.1:1/db"}, "BOTTEGA_SECRET_KEY: "},
 		{"bad log level", map[string]string{"BOTTEGA_LOG_LEVEL": "loud"}, "BOTTEGA_LOG_LEVEL: "},
+		{"public profiler", map[string]string{"BOTTEGA_DEBUG_ADDR": "0.0.0.0:6060"}, "BOTTEGA_DEBUG_ADDR: "},
+		{"profiler without port", map[string]string{"BOTTEGA_DEBUG_ADDR": "127.0.0.1"}, "BOTTEGA_DEBUG_ADDR: "},
+		{"short customer key", map[string]string{"BOTTEGA_CUSTOMER_KEY": "short"}, "BOTTEGA_CUSTOMER_KEY: "},
+		{"customer key is the secret", map[string]string{"BOTTEGA_CUSTOMER_KEY": strings.Repeat("k", 40), "BOTTEGA_SECRET_KEY": strings.Repeat("k", 40)}, "BOTTEGA_CUSTOMER_KEY: "},
+		{"bad bot username", map[string]string{"TELEGRAM_BOT_USERNAME": "bad name/x"}, "TELEGRAM_BOT_USERNAME: "},
+		{"bad page id", map[string]string{"MESSENGER_PAGE_ID": "a?ref=x"}, "MESSENGER_PAGE_ID: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -304,3 +310,31 @@ func TestImportCommand(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// TestDebugListener: BOTTEGA_DEBUG_ADDR serves the profiler on its own
+// loopback address, never on the public one.
+func TestDebugListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	base, _ := startServer(t, map[string]string{"BOTTEGA_DEMO": "false", "BOTTEGA_DEBUG_ADDR": addr})
+	for _, tt := range []struct {
+		url  string
+		want int
+	}{
+		{"http://" + addr + "/debug/pprof/heap?debug=1", http.StatusOK},
+		{base + "/debug/pprof/heap?debug=1", http.StatusNotFound},
+	} {
+		resp, err := http.Get(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("GET %s = %d, want %d", tt.url, resp.StatusCode, tt.want)
+		}
+	}
+}

@@ -192,6 +192,13 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		webCfg.DemoCustomerKey = cfg.CustomerKey
 	}
 	srv := web.New(webCfg)
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("BOTTEGA_ADDR: %w", err)
