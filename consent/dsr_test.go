@@ -62,7 +62,7 @@ type rig struct {
 
 // backends opens a main and a keys database: two SQLite files, or two
 // Postgres databases when BOTTEGA_TEST_POSTGRES is set.
-var backends = map[string]func(t *testing.T) (main, keys *sqldb.DB, mainPath string){
+var backends = map[string]opener{
 	"sqlite": func(t *testing.T) (*sqldb.DB, *sqldb.DB, string) {
 		dir := t.TempDir()
 		p := filepath.Join(dir, sqldb.SQLiteFile)
@@ -73,7 +73,7 @@ var backends = map[string]func(t *testing.T) (main, keys *sqldb.DB, mainPath str
 	},
 }
 
-func newRig(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string), extra ...consent.Holder) *rig {
+func newRig(t *testing.T, open opener, extra ...consent.Holder) *rig {
 	t.Helper()
 	r := &rig{clk: &testClock{t: time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)}}
 	r.main, r.keysDB, r.mainPath = open(t)
@@ -363,17 +363,27 @@ func TestEraseBackupUnreadable(t *testing.T) {
 }
 
 func TestDataRights(t *testing.T) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string))
-	}{
+	onBackends(t, []backendTest{
 		{"Summary", testSummary},
 		{"Erase", testErase},
 		{"EraseFromChat", testEraseFromChat},
 		{"EraseStoreFails", testEraseStoreFails},
 		{"Export", testExport},
 		{"ExportLink", testExportLink},
-	}
+	})
+}
+
+// opener opens a backend's main and keys databases (see backends).
+type opener = func(t *testing.T) (main, keys *sqldb.DB, mainPath string)
+
+// backendTest is one test of DataRights, run on every backend.
+type backendTest struct {
+	name string
+	fn   func(t *testing.T, open opener)
+}
+
+// onBackends runs each test on each backend, as backend/test subtests.
+func onBackends(t *testing.T, tests []backendTest) {
 	for name, open := range backends {
 		t.Run(name, func(t *testing.T) {
 			for _, tt := range tests {
@@ -383,7 +393,7 @@ func TestDataRights(t *testing.T) {
 	}
 }
 
-func testSummary(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testSummary(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open)
 	ada := telegramUser("ada")
@@ -412,7 +422,7 @@ func testSummary(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, st
 	}
 }
 
-func testErase(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testErase(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open)
 	ada, bob := telegramUser("ada"), telegramUser("bob")
@@ -463,7 +473,7 @@ func testErase(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, stri
 	}
 }
 
-func testEraseFromChat(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testEraseFromChat(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open)
 	ada := telegramUser("ada")
@@ -502,7 +512,7 @@ func (failingHolder) Erase(_ context.Context, _ string, convs []string) (consent
 	return consent.StoreReport{}, fmt.Errorf("index down while deleting %s: %w", strings.Join(convs, ","), consent.ErrUnavailable)
 }
 
-func testEraseStoreFails(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testEraseStoreFails(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open, failingHolder{})
 	ada := telegramUser("ada")
@@ -541,7 +551,7 @@ func testEraseStoreFails(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqld
 	}
 }
 
-func testExport(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testExport(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open)
 	ada := telegramUser("ada")
@@ -598,7 +608,7 @@ func testExport(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, str
 	}
 }
 
-func testExportLink(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testExportLink(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open)
 	ada, bob := telegramUser("ada"), telegramUser("bob")

@@ -17,7 +17,6 @@ import (
 
 	"github.com/bottega-shop/bottega/consent"
 	"github.com/bottega-shop/bottega/consent/sqlconsent"
-	"github.com/bottega-shop/bottega/internal/sqldb"
 )
 
 // identity is one channel identity of a shopper: its conversation key and
@@ -96,27 +95,17 @@ func (r *rig) lastEvent(t *testing.T) consent.Event {
 }
 
 func TestLinking(t *testing.T) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string))
-	}{
+	onBackends(t, []backendTest{
 		{"LinkCustomer", testLinkCustomer},
 		{"LinkCustomerConcurrent", testLinkCustomerConcurrent},
 		{"LinkCode", testLinkCode},
 		{"LinkCodeConflict", testLinkCodeConflict},
 		{"SummaryAndExport", testLinkedSummaryAndExport},
 		{"EraseLinkedPerson", testEraseLinkedPerson},
-	}
-	for name, open := range backends {
-		t.Run(name, func(t *testing.T) {
-			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
-			}
-		})
-	}
+	})
 }
 
-func testLinkCustomer(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testLinkCustomer(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open)
 	web := channelIdentity("webchat", "s-1")
@@ -186,7 +175,7 @@ func testLinkCustomer(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.D
 	}
 }
 
-func testLinkCustomerConcurrent(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testLinkCustomerConcurrent(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open)
 	tests := []struct {
@@ -236,7 +225,7 @@ func testLinkCustomerConcurrent(t *testing.T, open func(t *testing.T) (*sqldb.DB
 
 var codeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`)
 
-func testLinkCode(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testLinkCode(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open)
 	web, tg, ms := channelIdentity("webchat", "s-1"), channelIdentity("telegram", "77"), channelIdentity("messenger", "psid-9")
@@ -315,7 +304,7 @@ func testLinkCode(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, s
 	}
 }
 
-func testLinkCodeConflict(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testLinkCodeConflict(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open)
 	webA, webB, tg := channelIdentity("webchat", "a"), channelIdentity("webchat", "b"), channelIdentity("telegram", "88")
@@ -396,7 +385,7 @@ func TestLinkUndoneWhenNotRecorded(t *testing.T) {
 	}
 }
 
-func testLinkedSummaryAndExport(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testLinkedSummaryAndExport(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open)
 	web, tg := channelIdentity("webchat", "s-1"), channelIdentity("telegram", "77")
@@ -481,7 +470,7 @@ func testLinkedSummaryAndExport(t *testing.T, open func(t *testing.T) (*sqldb.DB
 	}
 }
 
-func testEraseLinkedPerson(t *testing.T, open func(t *testing.T) (*sqldb.DB, *sqldb.DB, string)) {
+func testEraseLinkedPerson(t *testing.T, open opener) {
 	ctx := context.Background()
 	r := newRig(t, open)
 	web, tg := channelIdentity("webchat", "s-1"), channelIdentity("telegram", "77")

@@ -50,23 +50,38 @@ func TestForgetMeErasesEverything(t *testing.T) {
 	}
 }
 
-func forgetMe(t *testing.T, env map[string]string) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	api := telegramtest.NewServer(t, testBotToken)
-	env["BOTTEGA_DATA_DIR"] = dir
+// telegramServer is a server started with env, Telegram on against a
+// fake Bot API, its data in a folder of the test's own.
+type telegramServer struct {
+	dir, base          string
+	api                *telegramtest.Server
+	log                *syncBuffer
+	secret, adminToken string // the server's, from env or its data folder
+}
+
+func startTelegramServer(t *testing.T, env map[string]string) *telegramServer {
+	t.Helper()
+	s := &telegramServer{dir: t.TempDir(), api: telegramtest.NewServer(t, testBotToken)}
+	env["BOTTEGA_DATA_DIR"] = s.dir
 	env["TELEGRAM_BOT_TOKEN"] = testBotToken
 	env["TELEGRAM_WEBHOOK_SECRET"] = testWebhookSecret
-	env["TELEGRAM_API_URL"] = api.URL
-	base, serverLog := startServer(t, env)
+	env["TELEGRAM_API_URL"] = s.api.URL
+	s.base, s.log = startServer(t, env)
+	s.secret, s.adminToken = env["BOTTEGA_SECRET_KEY"], env["BOTTEGA_ADMIN_TOKEN"]
+	if s.secret == "" {
+		s.secret = readSecretFile(t, s.dir, "secret-key")
+	}
+	if s.adminToken == "" {
+		s.adminToken = readSecretFile(t, s.dir, "admin-token")
+	}
+	return s
+}
+
+func forgetMe(t *testing.T, env map[string]string) {
+	ctx := context.Background()
+	srv := startTelegramServer(t, env)
+	dir, api, base, serverLog, secret, adminToken := srv.dir, srv.api, srv.base, srv.log, srv.secret, srv.adminToken
 	embedded := env["DATABASE_URL"] == ""
-	secret, adminToken := env["BOTTEGA_SECRET_KEY"], env["BOTTEGA_ADMIN_TOKEN"]
-	if secret == "" {
-		secret = readSecretFile(t, dir, "secret-key")
-	}
-	if adminToken == "" {
-		adminToken = readSecretFile(t, dir, "admin-token")
-	}
 
 	her := &tgShopper{t: t, base: base, api: api, chatID: 777000111, first: "Giovannangela", last: "Quercioli", user: "gquercioli77", update: 70000}
 	him := &tgShopper{t: t, base: base, api: api, chatID: 555000222, first: "Ottavino", last: "Brambillasca", user: "obrambi55", update: 50000}

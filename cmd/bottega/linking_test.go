@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/bottega-shop/bottega/bot"
-	"github.com/bottega-shop/bottega/bot/telegram/telegramtest"
 	"github.com/bottega-shop/bottega/bot/webchat"
 	"github.com/bottega-shop/bottega/consent"
 	"github.com/bottega-shop/bottega/internal/sqldb"
@@ -38,23 +37,11 @@ func TestOnePersonAcrossChannels(t *testing.T) {
 
 func onePerson(t *testing.T, env map[string]string) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	api := telegramtest.NewServer(t, testBotToken)
-	env["BOTTEGA_DATA_DIR"] = dir
-	env["TELEGRAM_BOT_TOKEN"] = testBotToken
-	env["TELEGRAM_WEBHOOK_SECRET"] = testWebhookSecret
-	env["TELEGRAM_API_URL"] = api.URL
 	env["TELEGRAM_BOT_USERNAME"] = testBotUsername
 	env["BOTTEGA_CUSTOMER_KEY"] = testCustomerKey
-	base, _ := startServer(t, env)
+	srv := startTelegramServer(t, env)
+	dir, api, base, secret, adminToken := srv.dir, srv.api, srv.base, srv.secret, srv.adminToken
 	embedded := env["DATABASE_URL"] == ""
-	secret, adminToken := env["BOTTEGA_SECRET_KEY"], env["BOTTEGA_ADMIN_TOKEN"]
-	if secret == "" {
-		secret = readSecretFile(t, dir, "secret-key")
-	}
-	if adminToken == "" {
-		adminToken = readSecretFile(t, dir, "admin-token")
-	}
 	const customer = "cust-4242"
 	person := consent.CustomerSubject(secret, customer)
 
