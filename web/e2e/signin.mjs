@@ -8,48 +8,15 @@
 //
 // It prints one line per check and "N passed, N failed" at the end, and
 // exits non-zero when a check fails.
-import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { botLines, shopperLines, start, steps } from "./harness.mjs";
 
-const base = process.argv[2];
-const shots = process.argv[3] || mkdtempSync(join(tmpdir(), "bottega-shots-"));
-if (!base) {
-  console.error("usage: node signin.mjs BASE_URL [SCREENSHOT_DIR]");
-  process.exit(2);
-}
+const { base, shots, browser } = await start("signin.mjs");
+// A failed step fails the ones after it: each builds on the page the
+// previous one left.
+const { check, finish } = steps({ chained: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-
-let passed = 0, failed = 0;
-// check runs one step; a failed step fails the ones after it too, since
-// each builds on the page the previous one left.
-let broken = "";
-async function check(name, fn) {
-  if (broken) {
-    failed++;
-    console.log("FAIL " + name + ": not run, an earlier step failed (" + broken + ")");
-    return;
-  }
-  try {
-    await fn();
-    passed++;
-    console.log("ok   " + name);
-  } catch (e) {
-    failed++;
-    broken = name;
-    console.log("FAIL " + name + ": " + (e && e.message ? e.message.split("\n")[0] : e));
-  }
-}
-
-const botLines = (page) => page.locator(".msg.bot");
-const shopperLines = (page) => page.locator(".msg.shopper");
 const texts = (loc) => loc.evaluateAll((els) => els.map((e) => e.textContent));
 
 // settle waits until no new bot line has come for a while: an answer may
@@ -204,6 +171,4 @@ try {
   await browser.close();
 }
 
-console.log(`screenshots in ${shots}`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish(shots);

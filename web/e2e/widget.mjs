@@ -6,39 +6,12 @@
 //
 // It prints one line per check and "N passed, N failed" at the end, and
 // exits non-zero when a check fails.
-import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { botLines, shopperLines, start, steps } from "./harness.mjs";
 
-const base = process.argv[2];
-const shots = process.argv[3] || mkdtempSync(join(tmpdir(), "bottega-shots-"));
-if (!base) {
-  console.error("usage: node widget.mjs BASE_URL [SCREENSHOT_DIR]");
-  process.exit(2);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-
-let passed = 0, failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log("ok   " + name);
-  } catch (e) {
-    failed++;
-    console.log("FAIL " + name + ": " + (e && e.message ? e.message.split("\n")[0] : e));
-  }
-}
-
-const botLines = (page) => page.locator(".msg.bot");
-const shopperLines = (page) => page.locator(".msg.shopper");
+const { base, shots, browser } = await start("widget.mjs");
+const { check, finish } = steps();
 
 try {
   // A phone-sized screen, like most shoppers have.
@@ -148,6 +121,4 @@ try {
   await browser.close();
 }
 
-console.log(`screenshots in ${shots}`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish(shots);
