@@ -392,8 +392,8 @@ type SearchResult struct {
 // now: stock figures are never the index's. Products deleted or deactivated
 // since they were indexed are left out.
 func (s *Service) Search(ctx context.Context, q Query) (SearchResult, error) {
-	var res Result
-	if err := s.timed("index", "search", func() (err error) { res, err = s.index.Search(ctx, q); return err }); err != nil {
+	res, err := s.Match(ctx, q)
+	if err != nil {
 		return SearchResult{}, err
 	}
 	handles := make([]string, len(res.Hits))
@@ -404,8 +404,8 @@ func (s *Service) Search(ctx context.Context, q Query) (SearchResult, error) {
 	if len(handles) == 0 {
 		return out, nil
 	}
-	var ps []Product
-	if err := s.timed("store", "products", func() (err error) { ps, err = s.store.Products(ctx, handles); return err }); err != nil {
+	ps, err := s.Products(ctx, handles)
+	if err != nil {
 		return SearchResult{}, err
 	}
 	for _, p := range ps {
@@ -414,6 +414,24 @@ func (s *Service) Search(ctx context.Context, q Query) (SearchResult, error) {
 		}
 	}
 	return out, nil
+}
+
+// Match searches the index alone: the hits, best first, without reading
+// the products. It is for a caller that reads only some of them, with
+// Products: the index may lag, so a hit may name a product deleted or
+// deactivated since, and its stock figures are not the store's.
+func (s *Service) Match(ctx context.Context, q Query) (Result, error) {
+	var res Result
+	err := s.timed("index", "search", func() (err error) { res, err = s.index.Search(ctx, q); return err })
+	return res, err
+}
+
+// Products returns the named products that exist, as the store has them
+// now, in the order asked; inactive ones too.
+func (s *Service) Products(ctx context.Context, handles []string) ([]Product, error) {
+	var ps []Product
+	err := s.timed("store", "products", func() (err error) { ps, err = s.store.Products(ctx, handles); return err })
+	return ps, err
 }
 
 // Synonyms lists the merchandisers' synonyms.

@@ -80,7 +80,9 @@ const OneSize = "OS"
 // unica", "one size", "TU" and "" become "OS"; "EU 42" becomes "42".
 func SizeKey(s string) string {
 	s = strings.ToUpper(strings.TrimSpace(s))
-	s = strings.Join(strings.Fields(s), " ")
+	if strings.ContainsFunc(s, unicode.IsSpace) {
+		s = strings.Join(strings.Fields(s), " ")
+	}
 	switch s {
 	case "", "OS", "TU", "U", "UNICA", "TAGLIA UNICA", "ONE SIZE", "ONESIZE", "ONE-SIZE":
 		return OneSize

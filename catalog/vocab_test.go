@@ -31,6 +31,8 @@ func TestSizeKey(t *testing.T) {
 		{"   ", catalog.OneSize},
 		{"taglia unica", catalog.OneSize},
 		{"Taglia  Unica", catalog.OneSize},
+		{"taglia\tunica", catalog.OneSize},
+		{"EU\u00a042", "42"},
 		{"one size", catalog.OneSize},
 		{"One-Size", catalog.OneSize},
 		{"TU", catalog.OneSize},

@@ -177,7 +177,7 @@ func (t *turn) stock(p *catalog.Product) (bot.Reply, stateName) {
 			if len(lines) >= maxStockLines {
 				break
 			}
-			d := data{"Product": t.title(p), "Variant": t.variantLabelWith(p, v, label, len(want) > 0)}
+			d := data{"Product": t.title(p), "Variant": t.variantLabelIn(colours, raw, v, label, len(want) > 0)}
 			switch n := v.Stock; {
 			case n <= 0:
 				lines = append(lines, t.say(msgStockOut, d))
@@ -450,6 +450,12 @@ func (t *turn) variantLabel(p *catalog.Product, v catalog.Variant, withColour bo
 
 func (t *turn) variantLabelWith(p *catalog.Product, v catalog.Variant, sizeLabel string, withColour bool) string {
 	colours, raw := t.productColours(p)
+	return t.variantLabelIn(colours, raw, v, sizeLabel, withColour)
+}
+
+// variantLabelIn is variantLabelWith for a product whose colours, as
+// productColours lists them, are known.
+func (t *turn) variantLabelIn(colours []string, raw map[string]string, v catalog.Variant, sizeLabel string, withColour bool) string {
 	c := t.v.colourKey(v.Colour)
 	showColour := c != "" && (withColour || len(colours) > 1)
 	oneSize := t.v.sizeKey(v.Size) == catalog.OneSize

@@ -14,10 +14,17 @@ import (
 	"github.com/bottega-shop/bottega/dialogs"
 )
 
+// benchLines are a conversation like the load test's: stock questions,
+// follow-ups, a typo, an ambiguous name and its choice, a price.
+var benchLines = []string{"avete le trail runner nel 42 rosse?", "e nel 43?", "and in black?", "quanto costa?",
+	"sella", "la seconda", "taglia 44", "do you have the zefiro running shoe for women in 38?",
+	"felpa nebbia taglia M", "quella da uomo", "avete le trial runer nel 44 rosse?", "grazie mille"}
+
 // BenchmarkTurn measures one shopper turn against the demo catalog on
 // SQLite and bleve: understanding, the catalog search, live stock from
-// SQLite and the answer. The parallel variant, with many conversations at
-// once and latency percentiles, runs with BOTTEGA_BENCH=1:
+// SQLite and the answer; a question, a follow-up, and a mix of turns
+// (benchLines). The parallel variant, with many conversations at once and
+// latency percentiles, runs with BOTTEGA_BENCH=1:
 //
 //	go test ./dialogs -run '^$' -bench BenchmarkTurn -benchtime 2000x
 //	BOTTEGA_BENCH=1 go test ./dialogs -run '^$' -bench BenchmarkTurn/parallel -benchtime 20000x
@@ -52,12 +59,28 @@ func BenchmarkTurn(b *testing.B) {
 			}
 		}
 	})
+	// mix holds one conversation after another through benchLines, one
+	// turn per op: the cost of the load test's turns, in one goroutine.
+	b.Run("mix", func(b *testing.B) {
+		var state []byte
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if i%len(benchLines) == 0 {
+				state = nil
+			}
+			m := bot.Message{Channel: bot.WebChat, Conversation: "mix", Text: benchLines[i%len(benchLines)]}
+			st, _, err := e.Handle(ctx, state, m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			state = st
+		}
+	})
 	b.Run("parallel", func(b *testing.B) {
 		if os.Getenv("BOTTEGA_BENCH") != "1" {
 			b.Skip("set BOTTEGA_BENCH=1 for the parallel benchmark")
 		}
-		lines := []string{"avete le trail runner nel 42 rosse?", "e nel 43?", "and in black?", "quanto costa?",
-			"sella", "la seconda", "taglia 44", "do you have the zefiro running shoe for women in 38?"}
+		lines := benchLines
 		var mu sync.Mutex
 		var lat []time.Duration
 		var conv atomic.Int64

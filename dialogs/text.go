@@ -1,7 +1,6 @@
 package dialogs
 
 import (
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -61,13 +60,34 @@ func isDigit(r byte) bool { return '0' <= r && r <= '9' }
 // "'s" or "'t" is dropped ("men's" → "men"). Invalid UTF-8 separates words.
 // At most maxTokens words are returned, from the first maxScan bytes.
 func tokenize(s string, out []string) []string {
-	var b strings.Builder
+	// The word is folded into buf; when that leaves it as it was written,
+	// the word is a substring of s and costs no allocation.
+	var buf [maxWordLen]byte
+	n := 0             // the folded word's length, also past len(buf)
+	start, end := 0, 0 // its span in s
 	flush := func() {
 		// A word longer than maxWordLen names nothing: it is dropped.
-		if b.Len() > 0 && b.Len() <= maxWordLen && len(out) < maxTokens {
-			out = append(out, b.String())
+		if n > 0 && n <= maxWordLen && len(out) < maxTokens {
+			if w := buf[:n]; string(w) == s[start:end] {
+				out = append(out, s[start:end])
+			} else {
+				out = append(out, string(w))
+			}
 		}
-		b.Reset()
+		n = 0
+	}
+	// write adds f, read from s[at:next], to the word.
+	write := func(f rune, at, next int) {
+		if n == 0 {
+			start = at
+		}
+		end = next
+		if size := utf8.RuneLen(f); n+size <= len(buf) {
+			utf8.EncodeRune(buf[n:], f)
+			n += size
+		} else {
+			n = len(buf) + 1 // too long
+		}
 	}
 	prevDigit := false
 	for i := 0; i < len(s) && i < maxScan && len(out) < maxTokens; {
@@ -82,16 +102,16 @@ func tokenize(s string, out []string) []string {
 		next := i + size
 		switch {
 		case isWordRune(f):
-			if f == '½' && b.Len() > 0 && !prevDigit {
+			if f == '½' && n > 0 && !prevDigit {
 				flush()
 			}
-			b.WriteRune(f)
+			write(f, i, next)
 			prevDigit = f >= '0' && f <= '9' || f == '½'
 		case (f == '.' || f == ',' || f == '/') && prevDigit && next < len(s) && isDigit(s[next]):
-			b.WriteRune(f)
+			write(f, i, next)
 			prevDigit = false
 		case f == '\'':
-			if b.Len() == 0 {
+			if n == 0 {
 				break
 			}
 			// "men's", "don't": drop the suffix letter.
@@ -100,7 +120,7 @@ func tokenize(s string, out []string) []string {
 				next++
 				break
 			}
-			b.WriteByte('\'')
+			write('\'', i, next)
 			flush()
 		default:
 			flush()

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bottega-shop/bottega/catalog"
 )
@@ -16,12 +17,16 @@ import (
 // brands, categories and synonyms, and the sizes, colours and categories the
 // facets list. It is read-only once built.
 type vocab struct {
-	words    map[string]bool
-	byLen    map[int][]string
-	sorted   []string            // words, sorted, for prefix matches
-	products map[string][]string // handle → its name words
-	sizes    map[string]bool     // size keys
-	colours  map[string]bool     // colour keys
+	words map[string]bool
+	byLen map[int][]string
+	// byLenFirst holds the words by length and first byte: a word short
+	// enough for one typo matches only words with its first letter.
+	byLenFirst map[lenFirst][]string
+	sorted     []string              // words, sorted, for prefix matches
+	products   map[string][]string   // handle → its name words
+	titles     map[string][][]string // handle → the content words of each title
+	sizes      map[string]bool       // size keys
+	colours    map[string]bool       // colour keys
 	// categories are the facet's categories, most products first.
 	categories []string
 	synonyms   []synonymRule
@@ -31,6 +36,12 @@ type vocab struct {
 	colourOf map[string]string
 	sizeOf   map[string]string
 	built    time.Time
+}
+
+// lenFirst is a word's length in bytes and its first byte.
+type lenFirst struct {
+	n     int
+	first byte
 }
 
 // synonymRule is a merchandiser's synonym in folded words.
@@ -43,20 +54,24 @@ type synonymRule struct {
 // size charts and facets. lx canonicalizes gender words.
 func newVocab(lx *lexicon, products []catalog.Product, syns []catalog.Synonym, charts []catalog.SizeChart, facets map[string]map[string]int) *vocab {
 	v := &vocab{
-		words:    map[string]bool{},
-		byLen:    map[int][]string{},
-		products: map[string][]string{},
-		sizes:    map[string]bool{},
-		colours:  map[string]bool{},
-		charts:   map[string]catalog.SizeChart{},
-		colourOf: map[string]string{},
-		sizeOf:   map[string]string{},
+		words:      map[string]bool{},
+		byLen:      map[int][]string{},
+		byLenFirst: map[lenFirst][]string{},
+		products:   map[string][]string{},
+		titles:     map[string][][]string{},
+		sizes:      map[string]bool{},
+		colours:    map[string]bool{},
+		charts:     map[string]catalog.SizeChart{},
+		colourOf:   map[string]string{},
+		sizeOf:     map[string]string{},
 	}
 	addWords := func(ws []string) {
 		for _, w := range ws {
 			if !v.words[w] {
 				v.words[w] = true
 				v.byLen[len(w)] = append(v.byLen[len(w)], w)
+				lf := lenFirst{len(w), w[0]}
+				v.byLenFirst[lf] = append(v.byLenFirst[lf], w)
 			}
 		}
 	}
@@ -64,6 +79,7 @@ func newVocab(lx *lexicon, products []catalog.Product, syns []catalog.Synonym, c
 		p := &products[i]
 		ws := productWords(lx, p)
 		v.products[p.Handle] = ws
+		v.titles[p.Handle] = titleWords(lx, p)
 		addWords(ws)
 		for _, vr := range p.Variants {
 			if _, ok := v.sizeOf[vr.Size]; !ok {
@@ -153,6 +169,17 @@ func productWords(lx *lexicon, p *catalog.Product) []string {
 	return compact(ws)
 }
 
+// titleWords returns the content words of each of p's titles, in the
+// shop's language and the others.
+func titleWords(lx *lexicon, p *catalog.Product) [][]string {
+	out := make([][]string, 0, 1+len(p.Titles))
+	out = append(out, contentWords(lx, p.Title))
+	for _, t := range p.Titles {
+		out = append(out, contentWords(lx, t))
+	}
+	return out
+}
+
 func compact(ws []string) []string {
 	out := ws[:0]
 	for i, w := range ws {
@@ -205,9 +232,16 @@ func (v *vocab) known(w string) int {
 		return 0
 	}
 	if k := typoBudget(len(w)); k > 0 {
+		// With one typo allowed (as typoMatch counts), a wrong first letter
+		// is too many: only words with w's first letter can match.
+		firstOnly := typoBudget(utf8.RuneCountInString(w)) == 1
 		best := -1
 		for n := len(w) - k; n <= len(w)+k; n++ {
-			for _, cand := range v.byLen[n] {
+			cands := v.byLen[n]
+			if firstOnly {
+				cands = v.byLenFirst[lenFirst{n, w[0]}]
+			}
+			for _, cand := range cands {
 				if d := typoMatch(w, cand); d > 0 && (best < 0 || d < best) {
 					best = d
 				}

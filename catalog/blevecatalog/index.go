@@ -61,6 +61,9 @@ type Index struct {
 	mu       sync.RWMutex
 	idx      bleve.Index // nil once closed
 	synonyms []synonymRule
+
+	// reach caches the terms query words reach in the current snapshot.
+	reach wordCache
 }
 
 // compaction is an in-memory index being rebuilt.
@@ -473,7 +476,7 @@ func (x *Index) Search(ctx context.Context, q catalog.Query) (catalog.Result, er
 	// drop words from the right until something does or one word is left.
 	n := len(words)
 	for {
-		text := textQuery(expand(words[:n], x.synonyms))
+		text := textQuery(expand(words[:n], x.synonyms), &x.reach)
 		res, err := x.search(ctx, text, filter, q)
 		if err != nil {
 			return catalog.Result{}, err

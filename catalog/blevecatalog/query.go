@@ -2,14 +2,13 @@ package blevecatalog
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
+	"github.com/blevesearch/bleve/v2/search/searcher"
 	index "github.com/blevesearch/bleve_index_api"
 
 	"github.com/bottega-shop/bottega/catalog"
@@ -124,13 +123,14 @@ func hasTerms(ws []word, terms []string) bool {
 	return true
 }
 
-// textQuery matches every word of one of the sequences.
-func textQuery(seqs [][]word) query.Query {
+// textQuery matches every word of one of the sequences. cache holds the
+// indexed terms each word reaches.
+func textQuery(seqs [][]word, cache *wordCache) query.Query {
 	qs := make([]query.Query, 0, len(seqs))
 	for _, seq := range seqs {
 		ws := make([]query.Query, 0, len(seq))
 		for _, w := range seq {
-			ws = append(ws, &wordQuery{w: w})
+			ws = append(ws, &wordQuery{w: w, cache: cache})
 		}
 		qs = append(qs, query.NewConjunctionQuery(ws))
 	}
@@ -148,99 +148,111 @@ func textQuery(seqs [][]word) query.Query {
 //
 // The words within reach of a typo are looked up once, in the dictionary of
 // the field holding every searchable word, and then matched as terms in each
-// field: bleve's fuzzy query would build its automaton once per field.
+// field: bleve's fuzzy query would build its automaton once per field. The
+// terms a word reaches in each field, and the documents it matches with
+// their scores, are kept per index snapshot (see wordCache): a word
+// searched again walks no dictionary and opens no term searcher.
 type wordQuery struct {
-	w word
+	w     word
+	cache *wordCache
 }
 
 func (q *wordQuery) Searcher(ctx context.Context, i index.IndexReader, m mapping.IndexMapping, options search.SearcherOptions) (search.Searcher, error) {
-	typo1, typo2, err := q.typos(i)
+	if options != (search.SearcherOptions{}) {
+		return q.leaves(ctx, i, m, options) // explanations or term vectors: not kept
+	}
+	if wm, known := q.cache.matches(i, q.w); wm != nil {
+		return &matchesSearcher{wm: wm}, nil
+	} else if known {
+		return q.leaves(ctx, i, m, options)
+	}
+	s, err := q.leaves(ctx, i, m, options)
 	if err != nil {
 		return nil, err
 	}
-	leaves := make([]query.Query, 0, len(textFields)*4)
-	for _, f := range textFields {
-		leaves = append(leaves, constant(term(f.name, q.w.term), kindExact*f.weight))
-		if len(typo1) > 0 {
-			leaves = append(leaves, constant(terms(f.name, typo1), kindTypo1*f.weight))
-		}
-		if len(typo2) > 0 {
-			leaves = append(leaves, constant(terms(f.name, typo2), kindTypo2*f.weight))
-		}
-		if q.w.prefix {
-			p := query.NewPrefixQuery(q.w.term)
-			p.SetField(f.name)
-			leaves = append(leaves, constant(p, kindPrefix*f.weight))
-		}
+	if s.Count() > maxWordMatches { // postings, at least as many as matches
+		q.cache.keep(i, q.w, nil)
+		return s, nil
 	}
-	return query.NewDisjunctionQuery(leaves).Searcher(ctx, i, m, options)
+	wm, err := collectMatches(s, maxWordMatches)
+	if err != nil {
+		return nil, err
+	}
+	q.cache.keep(i, q.w, wm)
+	if wm == nil {
+		return q.leaves(ctx, i, m, options)
+	}
+	return &matchesSearcher{wm: wm}, nil
 }
 
-// typos returns the indexed words one typo and two typos away from the word.
-func (q *wordQuery) typos(i index.IndexReader) (typo1, typo2 []string, err error) {
-	n := utf8.RuneCountInString(q.w.term)
-	if q.w.numeric || q.w.exact || n < oneTypoLen {
-		return nil, nil, nil
+// leaves returns the word's searcher: a disjunction of a leaf per field and
+// kind of match.
+func (q *wordQuery) leaves(ctx context.Context, i index.IndexReader, m mapping.IndexMapping, options search.SearcherOptions) (search.Searcher, error) {
+	wt, err := q.cache.lookup(i, q.w)
+	if err != nil {
+		return nil, err
 	}
-	fr, ok := i.(index.IndexReaderFuzzy)
-	if !ok {
-		return nil, nil, fmt.Errorf("blevecatalog: index reader %T has no fuzzy dictionary", i)
+	// A leaf per field and kind of match, scored by a constant. The leaves
+	// are the same whether or not a field holds the terms, since the
+	// disjunction's score depends on how many leaves it has; a field
+	// without them gets one that matches nothing and costs nothing. The
+	// leaves are searchers, not queries: this runs for every word of every
+	// search.
+	leaves := make([]search.Searcher, 0, len(textFields)*4)
+	add := func(s search.Searcher, err error) error {
+		if err == nil {
+			leaves = append(leaves, s)
+		}
+		return err
 	}
-	_, size := utf8.DecodeRuneInString(q.w.term)
-	first := q.w.term[:size]
-	seen := map[string]bool{q.w.term: true}
-	collect := func(fuzziness int, prefix string) ([]string, error) {
-		fd, err := fr.FieldDictFuzzy(fieldWords, q.w.term, fuzziness, prefix)
+	for fi, f := range textFields {
+		ft := &wt.fields[fi]
+		err = add(constantTerms(ctx, i, f.name, ft.exact, kindExact*f.weight, options))
+		if err == nil && wt.typo1 {
+			err = add(constantTerms(ctx, i, f.name, ft.typo1, kindTypo1*f.weight, options))
+		}
+		if err == nil && wt.typo2 {
+			err = add(constantTerms(ctx, i, f.name, ft.typo2, kindTypo2*f.weight, options))
+		}
+		if err == nil && q.w.prefix && ft.prefixMany {
+			pq := query.NewPrefixQuery(q.w.term)
+			pq.SetField(f.name)
+			err = add(constant(pq, kindPrefix*f.weight).Searcher(ctx, i, m, options))
+		} else if err == nil && q.w.prefix {
+			err = add(constantTerms(ctx, i, f.name, ft.prefix, kindPrefix*f.weight, options))
+		}
 		if err != nil {
+			for _, s := range leaves {
+				_ = s.Close()
+			}
 			return nil, err
 		}
-		defer fd.Close()
-		var out []string
-		for {
-			e, err := fd.Next()
-			if err != nil {
-				return nil, err
-			}
-			if e == nil || len(out) == maxTypoTerms {
-				return out, nil
-			}
-			if !seen[e.Term] {
-				seen[e.Term] = true
-				out = append(out, e.Term)
-			}
-		}
 	}
-	if n < twoTyposLen {
-		if typo1, err = collect(1, first); err != nil {
-			return nil, nil, fmt.Errorf("blevecatalog: typos of %q: %w", q.w.term, err)
-		}
-		return typo1, nil, nil
-	}
-	// A wrong first letter counts as two typos: alone, it is allowed here.
-	if typo1, err = collect(1, ""); err != nil {
-		return nil, nil, fmt.Errorf("blevecatalog: typos of %q: %w", q.w.term, err)
-	}
-	if typo2, err = collect(2, first); err != nil {
-		return nil, nil, fmt.Errorf("blevecatalog: typos of %q: %w", q.w.term, err)
-	}
-	return typo1, typo2, nil
+	return searcher.NewDisjunctionSearcher(ctx, i, leaves, 0, options)
 }
 
-func term(field, t string) query.Query {
-	q := query.NewTermQuery(t)
-	q.SetField(field)
-	return q
-}
+// noMatches is the searcher of a leaf whose terms the field does not hold.
+// It has no state, so every such leaf shares it.
+var noMatches = &searcher.MatchNoneSearcher{}
 
-func terms(field string, ts []string) query.Query {
-	qs := make([]query.Query, len(ts))
-	for i, t := range ts {
-		qs[i] = term(field, t)
+// constantTerms returns a searcher of the documents holding any of terms,
+// indexed terms of field looked up beforehand, each scored score.
+func constantTerms(ctx context.Context, i index.IndexReader, field string, terms []string, score float64, options search.SearcherOptions) (search.Searcher, error) {
+	options.Score = "none" // replaced by the constant
+	var s search.Searcher
+	var err error
+	switch len(terms) {
+	case 0:
+		return noMatches, nil
+	case 1:
+		s, err = searcher.NewTermSearcher(ctx, i, terms[0], field, 1, options)
+	default:
+		s, err = searcher.NewMultiTermSearcher(ctx, i, terms, field, 1, options, false)
 	}
-	if len(qs) == 1 {
-		return qs[0]
+	if err != nil {
+		return nil, err
 	}
-	return query.NewDisjunctionQuery(qs)
+	return &rescoreSearcher{Searcher: s, rescore: rescore{score: score}}, nil
 }
 
 // availableBonus is the optional clause that ranks products with stock first

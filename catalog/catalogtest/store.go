@@ -187,6 +187,12 @@ func storeTestCreateAndGet(t *testing.T, s catalog.Store) {
 		{"every field", storeFullProduct()},
 		{"inactive, minimal", inactive},
 		{"one size, no colour", storeProduct("cap", storeVariant("CAP-1", "", "", 5))},
+		{"variants in any characters, in their order", storeProduct("odd-text",
+			catalog.Variant{SKU: "Z-9", Size: `42 "wide"`, Colour: `back\slash`, Stock: 7, PriceMinor: storePrice(0)},
+			catalog.Variant{SKU: "A-1", Size: "XL\ttab\nline\u001funit", Colour: "красный 赤 🟥", Stock: 1_000_000_000,
+				PriceMinor: storePrice(catalog.MaxPriceMinor)},
+			catalog.Variant{SKU: "M-5", Size: "[1,2]", Colour: "null", Stock: 0},
+		)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,7 +23,7 @@ func (s *Store) Product(ctx context.Context, handle string) (*catalog.Product, e
 }
 
 // Products returns the named products that exist, in the order asked, in
-// two queries.
+// one statement.
 func (s *Store) Products(ctx context.Context, handles []string) ([]catalog.Product, error) {
 	if len(handles) == 0 {
 		return nil, nil
@@ -36,22 +36,18 @@ func (s *Store) Products(ctx context.Context, handles []string) ([]catalog.Produ
 }
 
 func (s *Store) products(ctx context.Context, handles []string) ([]catalog.Product, error) {
-	var found []catalog.Product
-	err := s.db.InReadTx(ctx, func(tx *sql.Tx) error {
-		st, err := s.db.ReadStmt(ctx, tx, s.sql.productsByHandle)
+	if len(handles) == 1 { // a stock answer's read, the most frequent
+		rows, err := s.db.Query(ctx, s.sql.productByHandle, handles[0])
 		if err != nil {
-			return err
+			return nil, err
 		}
-		rows, err := st.QueryContext(ctx, jsonText(handles))
-		if err != nil {
-			return err
-		}
-		found, err = scanProducts(rows)
-		if err != nil {
-			return err
-		}
-		return s.loadVariants(ctx, tx, found)
-	})
+		return scanProducts(rows)
+	}
+	rows, err := s.db.Query(ctx, s.sql.productsByHandle, jsonText(handles))
+	if err != nil {
+		return nil, err
+	}
+	found, err := scanProducts(rows)
 	if err != nil {
 		return nil, err
 	}
@@ -79,26 +75,20 @@ func (s *Store) List(ctx context.Context, opts catalog.ListOptions) (catalog.Pag
 	case limit > MaxListLimit:
 		limit = MaxListLimit
 	}
-	var page catalog.Page
-	err := s.db.InReadTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.sql.list, opts.After, opts.Category, opts.Brand, limit+1)
-		if err != nil {
-			return err
-		}
-		ps, err := scanProducts(rows)
-		if err != nil {
-			return err
-		}
-		if len(ps) > limit {
-			ps = ps[:limit]
-			page.Next = ps[limit-1].Handle
-		}
-		page.Products = ps
-		return s.loadVariants(ctx, tx, ps)
-	})
+	rows, err := s.db.R.QueryContext(ctx, s.sql.list, opts.After, opts.Category, opts.Brand, limit+1)
 	if err != nil {
 		return catalog.Page{}, s.wrap("list products", err)
 	}
+	ps, err := scanProducts(rows)
+	if err != nil {
+		return catalog.Page{}, s.wrap("list products", err)
+	}
+	var page catalog.Page
+	if len(ps) > limit {
+		ps = ps[:limit]
+		page.Next = ps[limit-1].Handle
+	}
+	page.Products = ps
 	return page, nil
 }
 
@@ -171,18 +161,18 @@ func scanEvents(rows *sql.Rows) ([]catalog.StockEvent, error) {
 	return evs, rows.Err()
 }
 
-// scanProducts reads rows of productColumns.
+// scanProducts reads rows of productColumns and variantsColumn.
 func scanProducts(rows *sql.Rows) ([]catalog.Product, error) {
 	defer rows.Close()
 	var ps []catalog.Product
 	for rows.Next() {
 		var (
-			p                  catalog.Product
-			titles, attributes string
-			created, updated   int64
+			p                            catalog.Product
+			titles, attributes, variants string
+			created, updated             int64
 		)
 		err := rows.Scan(&p.Handle, &p.Title, &titles, &p.Brand, &p.Category, &p.Description, &attributes,
-			&p.ImageURL, &p.PageURL, &p.PriceMinor, &p.Currency, &p.SizeChart, &p.Active, &created, &updated)
+			&p.ImageURL, &p.PageURL, &p.PriceMinor, &p.Currency, &p.SizeChart, &p.Active, &created, &updated, &variants)
 		if err != nil {
 			return nil, err
 		}
@@ -192,49 +182,13 @@ func scanProducts(rows *sql.Rows) ([]catalog.Product, error) {
 		if p.Attributes, err = decodeMap(attributes); err != nil {
 			return nil, fmt.Errorf("product %q: attributes: %w", p.Handle, err)
 		}
+		if p.Variants, err = decodeVariants(variants); err != nil {
+			return nil, fmt.Errorf("product %q: variants: %w", p.Handle, err)
+		}
 		p.CreatedAt, p.UpdatedAt = sqldb.Time(created), sqldb.Time(updated)
 		ps = append(ps, p)
 	}
 	return ps, rows.Err()
-}
-
-// loadVariants fills in the variants of ps with one query.
-func (s *Store) loadVariants(ctx context.Context, tx *sql.Tx, ps []catalog.Product) error {
-	if len(ps) == 0 {
-		return nil
-	}
-	handles := make([]string, len(ps))
-	byHandle := make(map[string]*catalog.Product, len(ps))
-	for i := range ps {
-		handles[i] = ps[i].Handle
-		byHandle[ps[i].Handle] = &ps[i]
-	}
-	st, err := s.db.ReadStmt(ctx, tx, s.sql.variantsOf)
-	if err != nil {
-		return err
-	}
-	rows, err := st.QueryContext(ctx, jsonText(handles))
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			handle string
-			v      catalog.Variant
-			price  sql.NullInt64
-		)
-		if err := rows.Scan(&handle, &v.SKU, &v.Size, &v.Colour, &v.Stock, &price); err != nil {
-			return err
-		}
-		if price.Valid {
-			v.PriceMinor = &price.Int64
-		}
-		if p := byHandle[handle]; p != nil {
-			p.Variants = append(p.Variants, v)
-		}
-	}
-	return rows.Err()
 }
 
 // jsonText encodes v, a batch parameter, as JSON text.
@@ -260,8 +214,12 @@ func decodeMap(s string) (map[string]string, error) {
 	if s == "" || s == "{}" {
 		return nil, nil
 	}
-	var m map[string]string
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
+	r := jsonReader{s: s}
+	m, err := r.stringMap()
+	if err == nil {
+		err = r.end()
+	}
+	if err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -62,7 +62,19 @@ const productColumns = `handle, title, titles, brand, category, description, att
 var productFields = []string{"title", "titles", "brand", "category", "description", "attributes",
 	"image_url", "page_url", "price_minor", "currency", "size_chart", "active"}
 
-const variantColumns = `product_handle, sku, size, colour, stock, price_minor`
+// variantsColumn is the last column of a product read: the product's
+// variants as a JSON array of [sku, size, colour, stock, price_minor]
+// arrays in their order (see decodeVariants). Reading them with the product
+// takes one statement, which sees one snapshot of the database without a
+// transaction, and one value to decode instead of a row per variant.
+func variantsColumn(d sqldb.Dialect) string {
+	if d == sqldb.Postgres {
+		return `(SELECT COALESCE(json_agg(json_build_array(v.sku, v.size, v.colour, v.stock, v.price_minor)
+			ORDER BY v.position, v.sku), '[]')::text FROM variants v WHERE v.product_handle = products.handle)`
+	}
+	return `(SELECT json_group_array(json_array(v.sku, v.size, v.colour, v.stock, v.price_minor)
+		ORDER BY v.position, v.sku) FROM variants v WHERE v.product_handle = products.handle)`
+}
 
 const eventColumns = `id, sku, product_handle, old_stock, new_stock, source, at`
 
@@ -77,8 +89,10 @@ type statements struct {
 	// size. (force_custom_plan also fixes it, at 50% more time.)
 	bulkSetup string
 
+	// productByHandle, productsByHandle and list read productColumns and
+	// variantsColumn.
+	productByHandle  string // $1 handle
 	productsByHandle string // $1 JSON handles
-	variantsOf       string // $1 JSON handles
 	list             string // $1 after, $2 category, $3 brand, $4 limit
 	count            string
 
@@ -123,10 +137,9 @@ func newStatements(d sqldb.Dialect) statements {
 	}
 	return statements{
 		bulkSetup:        bulkSetup,
-		productsByHandle: `SELECT ` + productColumns + ` FROM products WHERE handle ` + inJSON(d, 1),
-		variantsOf: `SELECT ` + variantColumns + ` FROM variants WHERE product_handle ` + inJSON(d, 1) +
-			` ORDER BY product_handle, position, sku`,
-		list: `SELECT ` + productColumns + ` FROM products
+		productByHandle:  `SELECT ` + productColumns + `, ` + variantsColumn(d) + ` FROM products WHERE handle = $1`,
+		productsByHandle: `SELECT ` + productColumns + `, ` + variantsColumn(d) + ` FROM products WHERE handle ` + inJSON(d, 1),
+		list: `SELECT ` + productColumns + `, ` + variantsColumn(d) + ` FROM products
 			WHERE handle > $1 AND ($2 = '' OR category = $2) AND ($3 = '' OR brand = $3)
 			ORDER BY handle LIMIT $4`,
 		count: `SELECT (SELECT COUNT(*) FROM products), (SELECT COUNT(*) FROM variants)`,

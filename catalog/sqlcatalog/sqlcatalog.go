@@ -85,7 +85,7 @@ func New(db *sqldb.DB, opts ...Option) (*Store, error) {
 		return nil, s.wrap("migrate", err)
 	}
 	// The reads every stock answer makes.
-	if err := db.PrepareReads(context.Background(), s.sql.productsByHandle, s.sql.variantsOf); err != nil {
+	if err := db.PrepareReads(context.Background(), s.sql.productByHandle, s.sql.productsByHandle); err != nil {
 		return nil, s.wrap("prepare", err)
 	}
 	return s, nil

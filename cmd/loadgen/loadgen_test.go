@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +108,23 @@ func TestRunEmbedded(t *testing.T) {
 	if rep.RedisRoundTripsPerTurn != nil || rep.IdleSessionBytes != nil {
 		t.Errorf("Redis figures without Redis: %v, %v", rep.RedisRoundTripsPerTurn, rep.IdleSessionBytes)
 	}
+
+	t.Run("profiles", func(t *testing.T) {
+		defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+		dir := t.TempDir()
+		cpu, mem := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof")
+		checkTinyLoad(t, runJSON(t, append(tinyLoad, "-cpuprofile", cpu, "-memprofile", mem)...))
+		for _, path := range []string{cpu, mem + ".start", mem} {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Errorf("profile: %v", err)
+				continue
+			}
+			if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+				t.Errorf("profile %s = %d bytes, want a gzipped pprof profile", filepath.Base(path), len(b))
+			}
+		}
+	})
 
 	t.Run("paced", func(t *testing.T) {
 		rep := runJSON(t, append(tinyLoad, "-rate", "400")...)

@@ -45,6 +45,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -78,6 +79,7 @@ type config struct {
 	helloDuration time.Duration
 	json          bool
 	cpuProfile    string
+	memProfile    string
 
 	webhooks        string // telegram or messenger: load that webhook instead of the chat socket
 	batch           int    // Messenger messages per webhook body
@@ -108,6 +110,7 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*co
 	fs.DurationVar(&cfg.helloDuration, "hello-duration", 3*time.Second, "how long to load the bare Fiber hello-world (0: skip)")
 	fs.BoolVar(&cfg.json, "json", false, "print the report as JSON")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the measured window to `file`")
+	fs.StringVar(&cfg.memProfile, "memprofile", "", "write this process's allocations, sampled every 4 KB, at the start of the measured window to `file`.start and at its end to file; the window's own: go tool pprof -sample_index=alloc_objects -diff_base file.start file")
 	fs.StringVar(&cfg.webhooks, "webhooks", "", "load the `channel`'s webhook (telegram or messenger) instead of the chat socket; replies go to a fake platform API in this process; the secrets are TELEGRAM_WEBHOOK_SECRET and MESSENGER_APP_SECRET, or loadgen's own")
 	fs.IntVar(&cfg.batch, "batch", 1, "with -webhooks messenger: messages per webhook body, each from another shopper of the conversation (1-100)")
 	fs.DurationVar(&cfg.idleWait, "idle-wait", 0, "with -redis: how long to wait after the load before measuring idle sessions, e.g. 40s against a server that archives logs 30s after a conversation's last turn")
@@ -212,6 +215,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if err != nil {
 		return err
+	}
+	if cfg.memProfile != "" {
+		runtime.MemProfileRate = memProfileRate
 	}
 	if cfg.serve != "" {
 		return serveOnly(ctx, cfg, stdout)

@@ -100,7 +100,7 @@ func (c *crowd) drive(ctx context.Context, shopper func(ctx context.Context, i i
 	if err := edge(atStart); err != nil {
 		return abort(err)
 	}
-	stopProfile, err := startProfile(c.cfg.cpuProfile)
+	stopProfile, err := startProfile(c.cfg.cpuProfile, c.cfg.memProfile)
 	if err != nil {
 		return abort(err)
 	}
@@ -209,13 +209,38 @@ func (p *pacer) wait(ctx context.Context, end time.Time) (time.Time, bool) {
 	return due, true
 }
 
-// startProfile starts a CPU profile into path, if path is set, and
-// returns the function that stops it.
-func startProfile(path string) (stop func() error, err error) {
-	if path == "" {
-		return func() error { return nil }, nil
+// memProfileRate is the sampling rate of -memprofile, in bytes: finer
+// than the runtime's default, for the allocations of a short window.
+const memProfileRate = 4096
+
+// startProfile starts a CPU profile into cpuPath and writes the allocations
+// so far to memPath.start, for the paths that are set, and returns the
+// function that stops the CPU profile and writes the allocations to memPath.
+func startProfile(cpuPath, memPath string) (stop func() error, err error) {
+	writeAllocs := func(path string) error {
+		if memPath == "" {
+			return nil
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("memory profile: %w", err)
+		}
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("memory profile: %w", err)
+		}
+		return nil
 	}
-	f, err := os.Create(path)
+	if err := writeAllocs(memPath + ".start"); err != nil {
+		return nil, err
+	}
+	if cpuPath == "" {
+		return func() error { return writeAllocs(memPath) }, nil
+	}
+	f, err := os.Create(cpuPath)
 	if err != nil {
 		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
@@ -228,6 +253,6 @@ func startProfile(path string) (stop func() error, err error) {
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("cpu profile: %w", err)
 		}
-		return nil
+		return writeAllocs(memPath)
 	}, nil
 }

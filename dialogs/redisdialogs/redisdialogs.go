@@ -65,6 +65,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,7 +204,7 @@ func (s *Store) Close() error {
 }
 
 // keys returns the Redis keys of conversation key, each with the given
-// suffixes ("m", "s", …), with room for two more. The pseudonym, if any,
+// suffixes ("m", "s", …), with room for three more. The pseudonym, if any,
 // is computed on the stack.
 func (s *Store) keys(key string, suffixes ...string) []string {
 	if s.pseudonyms == nil {
@@ -213,11 +214,28 @@ func (s *Store) keys(key string, suffixes ...string) []string {
 	return s.keysNamed(string(s.pseudonyms.Append(buf[:0], key)), suffixes...)
 }
 
-// keysNamed is keys for the conversation named name (see Store.name).
+// keysNamed is keys for the conversation named name (see Store.name). The
+// names are written back to back in one string and sliced from it: a turn
+// names a dozen keys, and one allocation holds them all.
 func (s *Store) keysNamed(name string, suffixes ...string) []string {
-	out := make([]string, len(suffixes), len(suffixes)+2)
+	base := len(s.prefix) + len(name) + len("{}:")
+	n := 0
+	for _, x := range suffixes {
+		n += base + len(x)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, x := range suffixes {
+		b.WriteString(s.prefix)
+		b.WriteByte('{')
+		b.WriteString(name)
+		b.WriteString("}:")
+		b.WriteString(x)
+	}
+	all := b.String()
+	out := make([]string, len(suffixes), len(suffixes)+3)
 	for i, x := range suffixes {
-		out[i] = s.prefix + "{" + name + "}:" + x
+		out[i], all = all[:base+len(x)], all[base+len(x):]
 	}
 	return out
 }
