@@ -2,6 +2,7 @@ package dialogs
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -259,18 +260,14 @@ func colourKeys() map[string]bool {
 
 // match returns the longest phrase starting at toks[i], or nil.
 func (lx *lexicon) match(toks []string, i int) *phrase {
-	for _, p := range lx.byFirst[toks[i]] {
-		if len(p.words) > len(toks)-i {
-			continue
-		}
-		ok := true
-		for j := 1; j < len(p.words); j++ {
-			if toks[i+j] != p.words[j] {
-				ok = false
-				break
-			}
-		}
-		if ok {
+	return longestAt(lx.byFirst[toks[i]], func(p *phrase) []string { return p.words }, toks, i)
+}
+
+// longestAt returns the first of cands, phrases starting with toks[i]
+// listed longest first, whose words all follow from toks[i]; nil if none.
+func longestAt[P any](cands []*P, words func(*P) []string, toks []string, i int) *P {
+	for _, p := range cands {
+		if ws := words(p); len(ws) <= len(toks)-i && slices.Equal(ws[1:], toks[i+1:i+len(ws)]) {
 			return p
 		}
 	}

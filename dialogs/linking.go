@@ -422,22 +422,7 @@ func (lw *linkWords) match(text string) (linkRequest, bool) {
 
 // at returns the longest phrase starting at toks[i], or nil.
 func (lw *linkWords) at(toks []string, i int) *linkPhrase {
-	for _, p := range lw.phrases[toks[i]] {
-		if len(p.words) > len(toks)-i {
-			continue
-		}
-		ok := true
-		for j := 1; j < len(p.words); j++ {
-			if toks[i+j] != p.words[j] {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return p
-		}
-	}
-	return nil
+	return longestAt(lw.phrases[toks[i]], func(p *linkPhrase) []string { return p.words }, toks, i)
 }
 
 // gated reports whether text holds one of the gate words, ignoring ASCII
