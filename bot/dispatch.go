@@ -88,12 +88,50 @@ type Store interface {
 
 	// Subscribe returns a channel that receives a value soon after any
 	// commit that appends entries to key, from any process sharing the
-	// store. Signals are coalesced (the channel has room for one) and
-	// never block the store; a signal may also come without new entries
-	// (after a reconnection, say), so a subscriber reads Entries after the
-	// last Seq it has. The subscription is in effect when Subscribe
-	// returns. cancel (or the end of ctx) stops it and closes the channel.
-	Subscribe(ctx context.Context, key string) (ch <-chan struct{}, cancel func())
+	// store. Each value is the highest entry Seq committed in key as far
+	// as the sender knows — at least the last Seq of the commit signalled
+	// — or 0 when it is unknown: after a reconnection, or anything else
+	// that may have missed commits.
+	//
+	// Signals never block the store and are coalesced, as Signal does: the
+	// channel has room for one value, and a signal that finds one pending
+	// replaces it by their merge (0 if either is 0, else the higher), so
+	// a late, stale signal never lowers the value pending. A value may be
+	// stale all the same (a commit already read, signalled again or late)
+	// and a 0 may come without new entries: a subscriber reads Entries
+	// after the last Seq it has unless the value is non-zero and not above
+	// that Seq.
+	//
+	// The subscription is in effect when Subscribe returns. cancel (or the
+	// end of ctx) stops it and closes the channel.
+	Subscribe(ctx context.Context, key string) (ch <-chan int64, cancel func())
+}
+
+// Signal puts seq, the highest Seq committed or 0 for unknown, on ch, a
+// Store.Subscribe channel of capacity 1, without blocking: a value already
+// pending is replaced by the merge of both, 0 if either is 0, else the
+// higher. Stores call it for each subscriber; it must not run at the same
+// time as the close of ch.
+func Signal(ch chan int64, seq int64) {
+	for {
+		select {
+		case ch <- seq:
+			return
+		default:
+		}
+		// Full: take the pending value and merge it. Another sender may
+		// fill the channel meanwhile; its value is merged on the next
+		// round, so none is lost.
+		select {
+		case old := <-ch:
+			if old == 0 || seq == 0 {
+				seq = 0
+			} else {
+				seq = max(seq, old)
+			}
+		default:
+		}
+	}
 }
 
 // Claim is a request for a conversation's turn.
@@ -565,9 +603,15 @@ func (d *Dispatcher) Entries(ctx context.Context, key string, after int64, limit
 }
 
 // Subscribe signals (non-blocking, coalesced) whenever entries are
-// appended to key on any replica sharing the store; cancel, or the end of
-// ctx, stops it and closes the channel. See Store.Subscribe.
-func (d *Dispatcher) Subscribe(ctx context.Context, key string) (ch <-chan struct{}, cancel func()) {
+// appended to key on any replica sharing the store, including by this
+// Dispatcher's Dispatch and Append. Each value is the highest entry Seq
+// committed as far as the store knows, or 0 when unknown (after a
+// reconnection): a subscriber that already has the entries up to a
+// non-zero value — those Dispatch returned, say — need not read them
+// again. A pending value is merged with the next (0 if either is 0, else
+// the higher). cancel, or the end of ctx, stops it and closes the
+// channel. See Store.Subscribe.
+func (d *Dispatcher) Subscribe(ctx context.Context, key string) (ch <-chan int64, cancel func()) {
 	return d.store.Subscribe(ctx, key)
 }
 

@@ -62,8 +62,8 @@ func (f *fakeStore) Entries(ctx context.Context, key string, after int64, limit 
 	return nil, nil
 }
 
-func (f *fakeStore) Subscribe(ctx context.Context, key string) (<-chan struct{}, func()) {
-	ch := make(chan struct{})
+func (f *fakeStore) Subscribe(ctx context.Context, key string) (<-chan int64, func()) {
+	ch := make(chan int64)
 	close(ch)
 	return ch, func() {}
 }
@@ -303,5 +303,80 @@ func TestCancelWhileBusy(t *testing.T) {
 	}
 	if !cmp.Equal(f.releases, []string{"u@0"}) {
 		t.Errorf("releases = %v, want the queue place given up (token 0)", f.releases)
+	}
+}
+
+func TestSignal(t *testing.T) {
+	const none = -1 // nothing pending
+	tests := []struct {
+		name         string
+		pending, seq int64
+		want         int64
+	}{
+		{"empty channel", none, 7, 7},
+		{"empty channel, unknown", none, 0, 0},
+		{"higher replaces lower", 3, 7, 7},
+		{"lower keeps higher", 7, 3, 7},
+		{"equal", 5, 5, 5},
+		{"unknown pending wins", 0, 7, 0},
+		{"unknown new wins", 7, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := make(chan int64, 1)
+			if tt.pending != none {
+				ch <- tt.pending
+			}
+			bot.Signal(ch, tt.seq) // must not block
+			if got := <-ch; got != tt.want {
+				t.Errorf("Signal(pending %d, %d) left %d, want %d", tt.pending, tt.seq, got, tt.want)
+			}
+			if n := len(ch); n != 0 {
+				t.Errorf("Signal left %d more values, want one in all", n)
+			}
+		})
+	}
+}
+
+// TestSignalConcurrent checks that concurrent senders and a reader lose no
+// maximum: once the senders are done, the highest Seq sent has been read
+// or is pending.
+func TestSignalConcurrent(t *testing.T) {
+	const senders, each = 4, 500
+	ch := make(chan int64, 1)
+	stop := make(chan struct{})
+	var (
+		wg      sync.WaitGroup
+		highest int64
+		read    = make(chan int64)
+	)
+	go func() {
+		for {
+			select {
+			case v := <-ch:
+				highest = max(highest, v)
+			case <-stop:
+				read <- highest
+				return
+			}
+		}
+	}()
+	for i := range senders {
+		wg.Go(func() {
+			for n := range each {
+				bot.Signal(ch, int64(n*senders+i+1))
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	got := <-read
+	select {
+	case v := <-ch:
+		got = max(got, v)
+	default:
+	}
+	if want := int64(senders * each); got != want {
+		t.Errorf("highest value read after %d concurrent signals = %d, want %d", senders*each, got, want)
 	}
 }

@@ -542,15 +542,18 @@ func TestDispatcher(t *testing.T, newDispatchers NewDispatchers) {
 		defer stop()
 		ch, cancel := ds[1].Subscribe(sctx, key)
 		defer cancel()
-		mustDispatch(t, ds[0], webMsg("sub", "m1", 1, "ciao"))
-		waitSignal(t, ch, "on one dispatcher after a Dispatch on another")
+		got := mustDispatch(t, ds[0], webMsg("sub", "m1", 1, "ciao"))
+		if seq := waitSignal(t, ch, lastSeq(t, got), "on one dispatcher after a Dispatch on another"); seq != 2 {
+			t.Errorf("signal after a Dispatch that committed Seq 1-2 = %d, want 2", seq)
+		}
 		if es := entries(t, ds[1], key); len(es) != 2 {
 			t.Errorf("Entries on the subscriber's dispatcher = %v, want 2", es)
 		}
-		if _, err := ds[0].Append(ctx, key, bot.FromAgent, []bot.Reply{{Text: "ciao!"}}); err != nil {
+		got, err := ds[0].Append(ctx, key, bot.FromAgent, []bot.Reply{{Text: "ciao!"}})
+		if err != nil {
 			t.Fatalf("Append = %v", err)
 		}
-		waitSignal(t, ch, "after an Append on another dispatcher")
+		waitSignal(t, ch, lastSeq(t, got), "after an Append on another dispatcher")
 		stop()
 		waitClosed(t, ch)
 	})

@@ -194,8 +194,8 @@ func TestPseudonyms(t *testing.T, newStores NewPseudonymousStores) {
 		s := stores[0]
 		sub, cancel := s.Subscribe(ctx, key)
 		defer cancel()
-		turn(t, s, key, "MID-rest-1", true, false)
-		waitSignal(t, sub, "a commit to the subscribed conversation")
+		es := turn(t, s, key, "MID-rest-1", true, false)
+		waitSignal(t, sub, lastSeq(t, es), "after a commit to the subscribed conversation")
 		turn(t, s, key, "MID-rest-2", true, false)
 		if es := entries(t, s, key); len(es) != 4 || es[3].Reply == nil || es[3].Reply.Text != "REPLY-MID-rest-2" {
 			t.Errorf("Entries(%q) = %+v, want the 4 entries committed", key, es)
@@ -302,8 +302,8 @@ func TestPseudonyms(t *testing.T, newStores NewPseudonymousStores) {
 				settle(t, s, p, bot.Outcome{Through: p.Last})
 			}
 		}
-		turn(t, a, key, "a-2", false, false)
-		waitSignal(t, sub, "a's own commit")
+		es := turn(t, a, key, "a-2", false, false)
+		waitSignal(t, sub, lastSeq(t, es), "after a's own commit")
 	})
 
 	// Legacy: a conversation written by a store without pseudonyms, before

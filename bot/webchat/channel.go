@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -31,7 +32,7 @@ type Conn interface {
 type Dispatcher interface {
 	Dispatch(ctx context.Context, m bot.Message) ([]bot.Entry, error)
 	Entries(ctx context.Context, key string, after int64, limit int) ([]bot.Entry, error)
-	Subscribe(ctx context.Context, key string) (<-chan struct{}, func())
+	Subscribe(ctx context.Context, key string) (<-chan int64, func())
 }
 
 // ClientFrame is what the widget sends.
@@ -93,6 +94,8 @@ type Channel struct {
 	linker    Linker
 	log       *slog.Logger
 	now       func() time.Time
+	// typingDelay is how long a turn runs before "typing" is sent.
+	typingDelay time.Duration
 }
 
 // Option configures a Channel.
@@ -101,6 +104,10 @@ type Option func(*Channel)
 // WithCustomers verifies signed-in visitors' claims with c. Without it
 // (or with nil) claims are ignored and every visitor is anonymous.
 func WithCustomers(c *Customers) Option { return func(ch *Channel) { ch.customers = c } }
+
+// WithTypingDelay sets how long a turn runs before the widget is told the
+// shop is typing (TypingDelay by default).
+func WithTypingDelay(d time.Duration) Option { return func(ch *Channel) { ch.typingDelay = d } }
 
 // WithLinker links signed-in visitors' conversations to their customer
 // through l (nil: no linking).
@@ -111,7 +118,7 @@ func New(d Dispatcher, sessions *Sessions, limit *Limiter, log *slog.Logger, opt
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ch := &Channel{dispatch: d, sessions: sessions, limit: limit, log: log, now: time.Now}
+	ch := &Channel{dispatch: d, sessions: sessions, limit: limit, log: log, now: time.Now, typingDelay: TypingDelay}
 	for _, o := range opts {
 		o(ch)
 	}
@@ -191,15 +198,28 @@ func (ch *Channel) Serve(ctx context.Context, conn Conn) {
 	locale := hello.Locale
 
 	// Deliver entries after last_seq, then whatever is appended later, on
-	// this replica or any other.
+	// this replica or any other. The entries of this socket's own turns
+	// come straight from Dispatch (turns); the store is read when a signal
+	// says something newer was committed elsewhere (an agent, another
+	// tab, another replica), or when a turn's entries do not follow on.
 	signal, unsubscribe := ch.dispatch.Subscribe(ctx, key)
 	defer unsubscribe()
+	own := &turns{ctx: ctx, entries: make(chan []bot.Entry, 1)}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer cancel()
 		last := max(hello.LastSeq, 0)
-		for {
+		deliver := func(entries []bot.Entry) bool {
+			for i := range entries {
+				if !send(ServerFrame{Type: "entry", Entry: &entries[i]}) {
+					return false
+				}
+				last = entries[i].Seq
+			}
+			return true
+		}
+		read := func() bool {
 			for {
 				entries, err := ch.dispatch.Entries(ctx, key, last, 100)
 				if err != nil {
@@ -207,23 +227,57 @@ func (ch *Channel) Serve(ctx context.Context, conn Conn) {
 						ch.log.Warn("webchat: reading the log failed", "err", err)
 						send(ServerFrame{Type: "error", Code: "unavailable"})
 					}
-					return
+					return false
 				}
-				for i := range entries {
-					if !send(ServerFrame{Type: "entry", Entry: &entries[i]}) {
-						return
-					}
-					last = entries[i].Seq
+				if !deliver(entries) {
+					return false
 				}
 				if len(entries) < 100 {
-					break
+					return true
 				}
 			}
+		}
+		if !read() {
+			return
+		}
+		// wanted is the newest Seq signalled while a turn of this socket
+		// was running, whose entries may be the ones signalled (-1:
+		// unknown): it is read once the turn's entries are in.
+		var wanted int64
+		for {
 			select {
 			case <-ctx.Done():
 				return
-			case _, ok := <-signal:
+			case entries := <-own.entries:
+				var ok bool
+				switch {
+				case len(entries) == 0 || entries[len(entries)-1].Seq <= last:
+					ok = true // none, or delivered already
+				case entries[0].Seq == last+1:
+					ok = deliver(entries)
+				default:
+					ok = read()
+				}
+				if ok && (wanted < 0 || wanted > last) {
+					ok = read()
+				}
 				if !ok {
+					return
+				}
+				wanted = 0
+			case seq, open := <-signal:
+				switch {
+				case !open:
+					return
+				case seq != 0 && seq <= last:
+					// delivered already
+				case own.running.Load():
+					if seq == 0 {
+						wanted = -1
+					} else if wanted >= 0 {
+						wanted = max(wanted, seq)
+					}
+				case !read():
 					return
 				}
 			}
@@ -247,7 +301,7 @@ func (ch *Channel) Serve(ctx context.Context, conn Conn) {
 			if f.Locale != "" {
 				locale = f.Locale
 			}
-			ch.message(ctx, id, locale, f, send)
+			ch.message(ctx, id, locale, f, send, own)
 		default:
 			send(ServerFrame{Type: "error", Code: "bad_frame"})
 		}
@@ -301,7 +355,35 @@ func (ch *Channel) hello(ctx context.Context, f ClientFrame) (welcome ServerFram
 	return welcome, id, badCustomer
 }
 
-func (ch *Channel) message(ctx context.Context, id, locale string, f ClientFrame, send func(ServerFrame) bool) {
+// turns hands the entries of a socket's own turns to its delivery
+// goroutine, so that they are sent without reading them back from the
+// store.
+type turns struct {
+	ctx     context.Context
+	running atomic.Bool
+	entries chan []bot.Entry
+}
+
+// start marks a turn running: a signal that comes meanwhile waits for
+// the turn's entries.
+func (t *turns) start() { t.running.Store(true) }
+
+// done ends the turn and hands over what it committed (nil for nothing).
+// A signal deferred while the turn ran is thus always followed by the
+// turn's entries, which make the delivery goroutine read it; one that
+// comes after is read at once (for this turn's own commit, once more
+// than needed).
+func (t *turns) done(entries []bot.Entry) {
+	t.running.Store(false)
+	select {
+	case t.entries <- entries:
+	case <-t.ctx.Done():
+	}
+}
+
+// message dispatches one shopper message, telling t when the turn starts
+// and what it committed.
+func (ch *Channel) message(ctx context.Context, id, locale string, f ClientFrame, send func(ServerFrame) bool, t *turns) {
 	if f.ClientMsgID == "" || len(f.ClientMsgID) > 64 {
 		send(ServerFrame{Type: "error", Code: "bad_frame"})
 		return
@@ -323,14 +405,16 @@ func (ch *Channel) message(ctx context.Context, id, locale string, f ClientFrame
 		send(ServerFrame{Type: "error", Code: "rate_limited", ClientMsgID: f.ClientMsgID})
 		return
 	}
-	send(ServerFrame{Type: "typing", Typing: true})
+	typing := ch.typing(send)
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
+	t.start()
 	entries, err := ch.dispatch.Dispatch(dctx, bot.Message{
 		Channel: bot.WebChat, ID: f.ClientMsgID, Conversation: id, Sender: id,
 		Text: f.Text, Payload: f.Payload, Locale: locale, At: ch.now(),
 	})
-	send(ServerFrame{Type: "typing", Typing: false})
+	t.done(entries)
+	typing()
 	switch {
 	case errors.Is(err, bot.ErrDuplicate):
 		send(ServerFrame{Type: "ack", ClientMsgID: f.ClientMsgID})
@@ -345,6 +429,35 @@ func (ch *Channel) message(ctx context.Context, id, locale string, f ClientFrame
 			seq = entries[0].Seq
 		}
 		send(ServerFrame{Type: "ack", ClientMsgID: f.ClientMsgID, Seq: seq})
+	}
+}
+
+// TypingDelay is how long a turn runs before the widget is told the shop
+// is typing: a quicker answer arrives before an indicator would be seen,
+// and saves the two frames.
+const TypingDelay = 300 * time.Millisecond
+
+// typing sends "typing" once the turn has run for TypingDelay, and
+// returns the function that ends the turn: it stops the timer, or sends
+// "typing" off after the "typing" on, never before it.
+func (ch *Channel) typing(send func(ServerFrame) bool) (done func()) {
+	var mu sync.Mutex
+	ended, shown := false, false
+	t := time.AfterFunc(ch.typingDelay, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !ended {
+			shown = send(ServerFrame{Type: "typing", Typing: true})
+		}
+	})
+	return func() {
+		t.Stop()
+		mu.Lock()
+		defer mu.Unlock()
+		ended = true
+		if shown {
+			send(ServerFrame{Type: "typing", Typing: false})
+		}
 	}
 }
 

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,6 +109,9 @@ func newChatHarness(t *testing.T, opts ...Option) *chatHarness {
 	}
 	t.Cleanup(func() { store.Close() })
 	echo := bot.HandlerFunc(func(_ context.Context, state []byte, m bot.Message) ([]byte, []bot.Reply, error) {
+		if strings.HasPrefix(m.Text, "slow") {
+			time.Sleep(slowTurn)
+		}
 		return state, []bot.Reply{{Text: "echo: " + m.Text}}, nil
 	})
 	h := &chatHarness{
@@ -508,5 +513,101 @@ func TestHelloLinkerFailure(t *testing.T) {
 	logs := h.logs.String()
 	if !strings.Contains(logs, "linking the signed-in visitor failed") || strings.Contains(logs, "giulia") {
 		t.Errorf("log = %q, want a warning without the customer id", logs)
+	}
+}
+
+// slowTurn is how long the echo takes for a text starting "slow".
+const slowTurn = 300 * time.Millisecond
+
+// TestTyping: a quick turn sends no typing frames; a slow one sends
+// "typing" on after the delay and off before its ack, in that order.
+func TestTyping(t *testing.T) {
+	h := newChatHarness(t, WithTypingDelay(30*time.Millisecond))
+	c := h.connect(ClientFrame{})
+	c.read() // welcome
+	typing := func(fs []ServerFrame) []bool {
+		var out []bool
+		for _, f := range fs {
+			if f.Type == "typing" {
+				out = append(out, f.Typing)
+			}
+		}
+		return out
+	}
+	if got := typing(c.say("q1", "ciao")); len(got) != 0 {
+		t.Errorf("a quick turn sent typing frames %v, want none", got)
+	}
+	fs := c.say("s1", "slow, please")
+	if got := typing(fs); !slices.Equal(got, []bool{true, false}) {
+		t.Fatalf("a slow turn sent typing frames %v, want [true false]", got)
+	}
+	off := slices.IndexFunc(fs, func(f ServerFrame) bool { return f.Type == "typing" && !f.Typing })
+	ack := slices.IndexFunc(fs, func(f ServerFrame) bool { return f.Type == "ack" })
+	if off > ack {
+		t.Errorf("typing off came after the ack: %+v", fs)
+	}
+}
+
+// signalling is the channel's Dispatcher with the subscription in the
+// test's hands: Dispatch signals its own commit, as the store would, and
+// then runs during, before returning — so the signal reaches the socket
+// while the turn is still running, as it often does with Redis.
+type signalling struct {
+	*bot.Dispatcher
+	sig    chan int64
+	reads  atomic.Int32
+	during func(key string)
+}
+
+func (s *signalling) Subscribe(context.Context, string) (<-chan int64, func()) {
+	return s.sig, func() {}
+}
+
+func (s *signalling) Entries(ctx context.Context, key string, after int64, limit int) ([]bot.Entry, error) {
+	s.reads.Add(1)
+	return s.Dispatcher.Entries(ctx, key, after, limit)
+}
+
+func (s *signalling) Dispatch(ctx context.Context, m bot.Message) ([]bot.Entry, error) {
+	es, err := s.Dispatcher.Dispatch(ctx, m)
+	if len(es) > 0 {
+		bot.Signal(s.sig, es[len(es)-1].Seq)
+	}
+	if s.during != nil {
+		s.during(m.Key())
+	}
+	time.Sleep(20 * time.Millisecond) // the socket takes the signal meanwhile
+	return es, err
+}
+
+// TestOwnTurnsNotReadBack: the entries of a socket's own turns go out as
+// Dispatch returned them, not read back from the store on the commit's
+// signal; an entry someone else committed while the turn ran (an agent)
+// is read and delivered after the turn's.
+func TestOwnTurnsNotReadBack(t *testing.T) {
+	h := newChatHarness(t)
+	w := &signalling{Dispatcher: h.d, sig: make(chan int64, 1)}
+	h.ch = New(w, h.sessions, NewLimiter(100, 100, nil), nil)
+	c := h.connect(ClientFrame{})
+	c.read() // welcome
+	for i := range 5 {
+		c.say(fmt.Sprint("m", i), "ciao")
+	}
+	if n := w.reads.Load(); n != 1 {
+		t.Errorf("5 turns read the log %d times, want once (at hello)", n)
+	}
+
+	w.during = func(key string) {
+		es, err := h.d.Append(context.Background(), key, bot.FromAgent, []bot.Reply{{Text: "an agent here"}})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		bot.Signal(w.sig, es[len(es)-1].Seq)
+	}
+	c.say("m5", "ciao")
+	f, _ := c.until(func(f ServerFrame) bool { return f.Type == "entry" && f.Entry.From == bot.FromAgent })
+	if f.Entry.Reply == nil || f.Entry.Reply.Text != "an agent here" {
+		t.Errorf("the agent's entry = %+v", f.Entry)
 	}
 }

@@ -8,8 +8,9 @@
 // counted in a hash) and reads the session; another checks the token and
 // the version and then saves the state, appends the entries, sets the done
 // mark, marks the conversation due in the outbound queue (Update.Deliver),
-// releases the lock and publishes the event, atomically. Subscribe shares
-// one pub/sub connection per Store among all its subscribers.
+// releases the lock and publishes the event — the last Seq committed —,
+// atomically. Subscribe shares one pub/sub connection per Store among all
+// its subscribers.
 //
 // The outbound queue is one sorted set of the conversations with entries
 // to deliver, scored by when each is next due; the delivery cursor,
@@ -119,7 +120,7 @@ var (
 
 // topic is one subscribed channel and its local subscribers.
 type topic struct {
-	subs      map[chan struct{}]struct{}
+	subs      map[chan int64]struct{}
 	ready     chan struct{} // closed when Redis confirms the subscription
 	confirmed bool
 }
@@ -459,11 +460,13 @@ func decodeEntries(out []bot.Entry, key string, from int64, items []any) ([]bot.
 }
 
 // Subscribe implements bot.Store with Redis pub/sub: the Store keeps one
-// connection subscribed to the channels its subscribers need. After the
-// connection is re-established, every subscriber is signalled, since
-// events may have been missed meanwhile.
-func (s *Store) Subscribe(ctx context.Context, key string) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
+// connection subscribed to the channels its subscribers need. A commit
+// publishes the last entry Seq it appended, which the subscribers get.
+// After the connection is re-established, every subscriber is signalled
+// 0 (unknown), since events may have been missed meanwhile; so is a
+// message whose payload is not a Seq.
+func (s *Store) Subscribe(ctx context.Context, key string) (<-chan int64, func()) {
+	ch := make(chan int64, 1)
 	name := s.events + s.name(key)
 	s.mu.Lock()
 	if s.closed {
@@ -478,7 +481,7 @@ func (s *Store) Subscribe(ctx context.Context, key string) (<-chan struct{}, fun
 	}
 	t := s.topics[name]
 	if t == nil {
-		t = &topic{subs: make(map[chan struct{}]struct{}), ready: make(chan struct{})}
+		t = &topic{subs: make(map[chan int64]struct{}), ready: make(chan struct{})}
 		s.topics[name] = t
 		// An error here is a connection problem: go-redis keeps the
 		// channel and subscribes again when it reconnects.
@@ -501,7 +504,7 @@ func (s *Store) Subscribe(ctx context.Context, key string) (<-chan struct{}, fun
 	return ch, func() { stop(); cancel() }
 }
 
-func (s *Store) unsubscribe(name string, ch chan struct{}) {
+func (s *Store) unsubscribe(name string, ch chan int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.topics[name]
@@ -526,11 +529,17 @@ func (s *Store) unsubscribe(name string, ch chan struct{}) {
 func (s *Store) receive(msgs <-chan any, done chan struct{}) {
 	defer close(done)
 	for msg := range msgs {
-		var name string
-		resubscribed := false
+		var (
+			name         string
+			seq          int64 // 0 after a resubscription or for a bad payload
+			resubscribed bool
+		)
 		switch m := msg.(type) {
 		case *redis.Message:
 			name = m.Channel
+			if n, err := strconv.ParseInt(m.Payload, 10, 64); err == nil && n > 0 {
+				seq = n
+			}
 		case *redis.Subscription:
 			if m.Kind != "subscribe" {
 				continue
@@ -546,10 +555,7 @@ func (s *Store) receive(msgs <-chan any, done chan struct{}) {
 			close(t.ready)
 		} else if t != nil {
 			for ch := range t.subs {
-				select {
-				case ch <- struct{}{}:
-				default:
-				}
+				bot.Signal(ch, seq)
 			}
 		}
 		s.mu.Unlock()

@@ -417,12 +417,15 @@ func TestPseudonymFormula(t *testing.T) {
 		t.Fatalf("PSUBSCRIBE = %v", err)
 	}
 	d := bot.NewDispatcher(s, shopHandler, bot.WithDelivery(bot.Telegram))
-	if _, err := d.Dispatch(ctx, bot.Message{Channel: bot.Telegram, ID: "1", Conversation: "777000111", Text: "ciao"}); err != nil {
-		t.Fatal(err)
+	es, err := d.Dispatch(ctx, bot.Message{Channel: bot.Telegram, ID: "1", Conversation: "777000111", Text: "ciao"})
+	if err != nil || len(es) == 0 {
+		t.Fatalf("Dispatch = %v, %v; want entries", es, err)
 	}
 	msg, err := ps.ReceiveTimeout(ctx, 5*time.Second)
 	if m, ok := msg.(*redis.Message); !ok || !strings.HasSuffix(m.Channel, ":"+name) || strings.Contains(m.Channel, "777000111") {
 		t.Errorf("the commit published %v, %v; want a message on a channel named by the pseudonym %q", msg, err, name)
+	} else if want := strconv.FormatInt(es[len(es)-1].Seq, 10); m.Payload != want {
+		t.Errorf("the commit published payload %q, want %q (the last Seq committed)", m.Payload, want)
 	}
 	if got := c.HGet(ctx, want[0], "ok").Val(); got != key {
 		t.Errorf("hash field ok while queued = %q, want %q", got, key)
@@ -440,5 +443,99 @@ func TestPseudonymFormula(t *testing.T) {
 	}
 	if got := c.HExists(ctx, want[0], "ok").Val(); got {
 		t.Errorf("hash field ok exists once delivered, want it deleted")
+	}
+}
+
+// TestSubscribeSeq checks the values a subscriber gets: the last Seq a
+// commit (a turn, an Append) published, 0 for a payload that is not a
+// Seq, and 0 once the pub/sub connection is re-established after an
+// outage, when commits may have been missed.
+func TestSubscribeSeq(t *testing.T) {
+	ctx := context.Background()
+	opts, err := redis.ParseURL(testserver.Redis(t))
+	if err != nil {
+		t.Fatalf("redis.ParseURL = %v", err)
+	}
+	p := testserver.NewProxy(t, opts.Addr)
+	opts.Addr = p.Addr
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	s := newStore(t, c)
+	const key = "webchat:seq"
+	ch, cancel := s.Subscribe(ctx, key)
+	defer cancel()
+	recv := func(what string) int64 {
+		t.Helper()
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				t.Fatalf("subscription closed, want a signal %s", what)
+			}
+			return v
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no signal %s within 15s", what)
+		}
+		return 0
+	}
+
+	d := bot.NewDispatcher(s, shopHandler)
+	msg := func(id string, seq int64) bot.Message {
+		return bot.Message{Channel: bot.WebChat, ID: id, Conversation: "seq", Text: "ciao", Seq: seq}
+	}
+	es, err := d.Dispatch(ctx, msg("m1", 1))
+	if err != nil {
+		t.Fatalf("Dispatch = %v", err)
+	}
+	if got, want := recv("after a turn"), es[len(es)-1].Seq; got != want {
+		t.Errorf("signal after a turn = %d, want %d (its last Seq)", got, want)
+	}
+	es, err = d.Append(ctx, key, bot.FromAgent, []bot.Reply{{Text: "Sono Giulia, ti aiuto io."}})
+	if err != nil {
+		t.Fatalf("Append = %v", err)
+	}
+	if got, want := recv("after an Append"), es[len(es)-1].Seq; got != want {
+		t.Errorf("signal after an Append = %d, want %d (its Seq)", got, want)
+	}
+
+	// The channel is the documented one: prefix, "ev:", database, name.
+	channel := "bottega:ev:" + strconv.Itoa(opts.DB) + ":" + key
+	for _, tt := range []struct {
+		payload string
+		want    int64
+	}{
+		{"41", 41},
+		{"", 0},
+		{"garbage", 0},
+		{"-3", 0},
+		{"12abc", 0},
+		{"99999999999999999999", 0},
+	} {
+		if err := c.Publish(ctx, channel, tt.payload).Err(); err != nil {
+			t.Fatalf("PUBLISH = %v", err)
+		}
+		if got := recv("for payload " + strconv.Quote(tt.payload)); got != tt.want {
+			t.Errorf("signal for payload %q = %d, want %d", tt.payload, got, tt.want)
+		}
+	}
+
+	p.Down()
+	time.Sleep(100 * time.Millisecond)
+	p.Up()
+	if got := recv("after the connection came back"); got != 0 {
+		t.Errorf("signal after the connection came back = %d, want 0 (commits may have been missed)", got)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		es, err = d.Dispatch(ctx, msg("m2", 2))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Dispatch 15s after Redis came back = %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got, want := recv("after a turn once back"), es[len(es)-1].Seq; got != want {
+		t.Errorf("signal after a turn once back = %d, want %d", got, want)
 	}
 }

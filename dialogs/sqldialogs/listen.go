@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -73,8 +75,34 @@ func (s *Store) listenOnce(ctx context.Context) error {
 			if n.Payload == "" {
 				s.hub.signalAll()
 			} else {
-				s.hub.signal(n.Payload)
+				row, seq := parsePayload(n.Payload)
+				s.hub.signal(row, seq)
 			}
 		}
 	})
+}
+
+// notifyPayload returns the NOTIFY payload of a commit to the conversation
+// whose rows are keyed by row, with entries up to seq: "seq row", or empty
+// ("any conversation") when row is too long for a payload.
+func notifyPayload(row string, seq int64) string {
+	if len(row) > maxNotifyKey {
+		return ""
+	}
+	return strconv.FormatInt(seq, 10) + " " + row
+}
+
+// parsePayload reads a non-empty NOTIFY payload made by notifyPayload. A
+// payload without a leading Seq — sent by a replica from before the Seq
+// was added — is a row key whose Seq is unknown (0).
+func parsePayload(p string) (row string, seq int64) {
+	num, rest, ok := strings.Cut(p, " ")
+	if !ok || num == "" || rest == "" {
+		return p, 0
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return p, 0
+	}
+	return rest, n
 }

@@ -25,7 +25,8 @@
 //
 // Subscribe fans out in process; on Postgres a commit also sends NOTIFY in
 // its transaction, and a Store listening on one connection passes it to
-// its subscribers, so Subscribe works across replicas.
+// its subscribers, so Subscribe works across replicas. Either way the
+// signal carries the last Seq the commit appended.
 //
 // Expired state, done marks and logs read as absent at once; Sweep deletes
 // them, and dead letters after 30 days. Lease times and expiry use the
@@ -79,8 +80,9 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
-// notifyChannel is the Postgres NOTIFY channel of committed entries; the
-// payload is the conversation key, or empty for "any".
+// notifyChannel is the Postgres NOTIFY channel of committed entries. The
+// payload is the last Seq committed, a space and the conversation's row
+// key (see notifyPayload); or empty for "any conversation, Seq unknown".
 const notifyChannel = "bottega_dialogs"
 
 // maxNotifyKey is the longest key sent as a NOTIFY payload (Postgres
@@ -148,7 +150,7 @@ func WithPseudonyms(secret []byte) Option {
 // caller keeps ownership of db and closes it after the Store.
 func New(db *sqldb.DB, opts ...Option) (*Store, error) {
 	s := &Store{db: db, now: time.Now, ready: make(chan struct{})}
-	s.hub.subs = make(map[string]map[chan struct{}]struct{})
+	s.hub.subs = make(map[string]map[chan int64]struct{})
 	for _, o := range opts {
 		o(s)
 	}
@@ -429,11 +431,7 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 			}
 		}
 		if len(out) > 0 && s.db.Dialect == sqldb.Postgres {
-			payload := row
-			if len(payload) > maxNotifyKey {
-				payload = ""
-			}
-			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, payload); err != nil {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, notifyPayload(row, lastSeq)); err != nil {
 				return err
 			}
 		}
@@ -443,7 +441,7 @@ func (s *Store) Commit(ctx context.Context, l *bot.Lease, u bot.Update) ([]bot.E
 		return nil, wrap("commit", row, err)
 	}
 	if len(out) > 0 {
-		s.hub.signal(row)
+		s.hub.signal(row, out[len(out)-1].Seq)
 	}
 	return out, nil
 }
@@ -515,10 +513,12 @@ func (s *Store) Entries(ctx context.Context, key string, after int64, limit int)
 }
 
 // Subscribe implements bot.Store. Commits made through this Store signal
-// its subscribers directly; on Postgres, commits by other Stores on the
-// database (replicas) arrive through LISTEN. On SQLite only this Store's
-// commits are seen: use one Store per database file.
-func (s *Store) Subscribe(ctx context.Context, key string) (<-chan struct{}, func()) {
+// its subscribers directly, with the last Seq committed; on Postgres,
+// commits by other Stores on the database (replicas) arrive through
+// LISTEN, with the Seq in the payload (0 when it has none). Listening
+// again after a lost connection signals every subscriber 0. On SQLite only
+// this Store's commits are seen: use one Store per database file.
+func (s *Store) Subscribe(ctx context.Context, key string) (<-chan int64, func()) {
 	row := s.row(key)
 	ch, ok := s.hub.add(row)
 	if !ok {
@@ -583,12 +583,12 @@ func (s *Store) Sweep(ctx context.Context) error {
 // hub fans signals out to this process's subscribers.
 type hub struct {
 	mu     sync.Mutex
-	subs   map[string]map[chan struct{}]struct{}
+	subs   map[string]map[chan int64]struct{}
 	closed bool
 }
 
-func (h *hub) add(key string) (chan struct{}, bool) {
-	ch := make(chan struct{}, 1)
+func (h *hub) add(key string) (chan int64, bool) {
+	ch := make(chan int64, 1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -596,13 +596,13 @@ func (h *hub) add(key string) (chan struct{}, bool) {
 		return ch, false
 	}
 	if h.subs[key] == nil {
-		h.subs[key] = make(map[chan struct{}]struct{})
+		h.subs[key] = make(map[chan int64]struct{})
 	}
 	h.subs[key][ch] = struct{}{}
 	return ch, true
 }
 
-func (h *hub) remove(key string, ch chan struct{}) {
+func (h *hub) remove(key string, ch chan int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.subs[key][ch]; !ok {
@@ -615,30 +615,24 @@ func (h *hub) remove(key string, ch chan struct{}) {
 	close(ch)
 }
 
-// signal signals key's subscribers.
-func (h *hub) signal(key string) {
+// signal signals key's subscribers that entries up to seq are committed
+// (0: unknown).
+func (h *hub) signal(key string, seq int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range h.subs[key] {
-		notify(ch)
+		bot.Signal(ch, seq)
 	}
 }
 
-// signalAll signals every subscriber.
+// signalAll signals every subscriber, Seq unknown.
 func (h *hub) signalAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, subs := range h.subs {
 		for ch := range subs {
-			notify(ch)
+			bot.Signal(ch, 0)
 		}
-	}
-}
-
-func notify(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
 	}
 }
 
