@@ -26,6 +26,17 @@ var (
 	ErrStale = errors.New("bot: session state changed since it was read")
 )
 
+// ArchivedLog is part of a conversation's log moved to an archive, out
+// of a store that keeps only a short tail (redisdialogs.WithArchive):
+// entries of log generation Gen of the conversation the store names Name,
+// to be kept until Until.
+type ArchivedLog struct {
+	Name    string
+	Gen     int64
+	Until   time.Time
+	Entries []Entry
+}
+
 // Store keeps, per conversation (a Message.Key), what a Dispatcher needs to
 // handle each message once and in order, across goroutines and replicas: a
 // lock with a lease and a fencing token, a queue of the messages waiting

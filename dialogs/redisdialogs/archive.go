@@ -65,11 +65,11 @@ const maxArchiveBatch = 256
 // or was forgotten; their numbers grow. sqldialogs.Store.Archive returns
 // one on the SQL system of record.
 type Archive interface {
-	// Append stores entries (with Seq set, Conversation empty) of log
-	// generation gen of conversation name, kept until until, idempotently
-	// by (name, Seq). It deletes the entries of older generations first;
-	// if a newer generation has been recorded, it stores nothing.
-	Append(ctx context.Context, name string, gen int64, until time.Time, entries []bot.Entry) error
+	// Append stores the entries (with Seq set, Conversation empty) of
+	// each log, all or nothing, idempotently by (name, Seq). For each log
+	// it deletes the entries of older generations first; if a newer
+	// generation has been recorded, it stores nothing of that log.
+	Append(ctx context.Context, logs ...bot.ArchivedLog) error
 	// Entries returns the stored entries of generation gen of conversation
 	// name with from <= Seq <= to, oldest first.
 	Entries(ctx context.Context, name string, gen, from, to int64) ([]bot.Entry, error)
@@ -112,12 +112,17 @@ func (s *Store) ArchiveDue(ctx context.Context, now time.Time, n int) (int, erro
 	if err != nil {
 		return 0, fmt.Errorf("redisdialogs: archive due: %w", err)
 	}
-	done := 0
+	// The logs go to the archive in one write (a conversation whose list
+	// is empty has only older generations to erase there), then each is
+	// trimmed in Redis. A conversation not trimmed stays leased until
+	// archiveLease and is moved again then, which the archive ignores.
+	cs := make([]claimed, 0, len(res))
+	logs := make([]bot.ArchivedLog, 0, len(res))
 	var errs []error
 	for _, r := range res {
 		f, _ := r.([]any)
 		if len(f) != 6 {
-			return done, fmt.Errorf("redisdialogs: archive due: unexpected reply %v", r)
+			return 0, fmt.Errorf("redisdialogs: archive due: unexpected reply %v", r)
 		}
 		c := claimed{}
 		c.name, _ = f[0].(string)
@@ -126,9 +131,31 @@ func (s *Store) ArchiveDue(ctx context.Context, now time.Time, n int) (int, erro
 		lx, _ := f[3].(int64)
 		c.until = time.UnixMilli(lx)
 		c.score, _ = f[4].(int64)
-		c.items, _ = f[5].([]any)
-		if err := s.archiveOne(ctx, now, c); err != nil {
-			errs = append(errs, err)
+		items, _ := f[5].([]any)
+		es, err := decodeEntries(make([]bot.Entry, 0, len(items)), "", c.first, items)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("redisdialogs: archive %q: %w", c.name, err))
+			continue
+		}
+		if len(es) > 0 {
+			c.through = es[len(es)-1].Seq
+			logs = append(logs, bot.ArchivedLog{Name: c.name, Gen: c.gen, Until: c.until, Entries: es})
+		} else if err := s.forgetArchived(ctx, c.name, c.gen, ""); err != nil {
+			errs = append(errs, fmt.Errorf("redisdialogs: archive %q: %w", c.name, err))
+			continue
+		}
+		cs = append(cs, c)
+	}
+	if len(logs) > 0 {
+		if err := s.archive.Append(ctx, logs...); err != nil {
+			return 0, errors.Join(append(errs, fmt.Errorf("redisdialogs: archive %d logs: %w", len(logs), err))...)
+		}
+	}
+	done := 0
+	for _, c := range cs {
+		ks := append(s.keysNamed(c.name, "m", "l"), s.archiveSet)
+		if err := archiveTrimScript.Run(ctx, s.rdb, ks, c.name, c.gen, c.through, c.score, now.UnixMilli()).Err(); err != nil {
+			errs = append(errs, fmt.Errorf("redisdialogs: archive %q: trim: %w", c.name, err))
 			continue
 		}
 		done++
@@ -138,36 +165,13 @@ func (s *Store) ArchiveDue(ctx context.Context, now time.Time, n int) (int, erro
 
 // claimed is a conversation leased by ArchiveDue: its name, log
 // generation, the Seq of its list's first entry, the log's end, its score
-// in the archive's set while leased and the entries read from the list.
+// in the archive's set while leased and the Seq of the last entry read
+// from the list (0 for none).
 type claimed struct {
-	name       string
-	gen, first int64
-	until      time.Time
-	score      int64
-	items      []any
-}
-
-// archiveOne archives c's entries, or erases the older generations' when
-// there are none (the log ended or was forgotten), then trims the list.
-func (s *Store) archiveOne(ctx context.Context, now time.Time, c claimed) error {
-	es, err := decodeEntries(make([]bot.Entry, 0, len(c.items)), "", c.first, c.items)
-	if err != nil {
-		return fmt.Errorf("redisdialogs: archive %q: %w", c.name, err)
-	}
-	through := int64(0)
-	if len(es) > 0 {
-		through = es[len(es)-1].Seq
-		if err := s.archive.Append(ctx, c.name, c.gen, c.until, es); err != nil {
-			return fmt.Errorf("redisdialogs: archive %q: %w", c.name, err)
-		}
-	} else if err := s.forgetArchived(ctx, c.name, c.gen, ""); err != nil {
-		return fmt.Errorf("redisdialogs: archive %q: %w", c.name, err)
-	}
-	ks := append(s.keysNamed(c.name, "m", "l"), s.archiveSet)
-	if err := archiveTrimScript.Run(ctx, s.rdb, ks, c.name, c.gen, through, c.score, now.UnixMilli()).Err(); err != nil {
-		return fmt.Errorf("redisdialogs: archive %q: trim: %w", c.name, err)
-	}
-	return nil
+	name                string
+	gen, first, through int64
+	until               time.Time
+	score               int64
 }
 
 // forgetArchived erases the archived entries of conversation name's log

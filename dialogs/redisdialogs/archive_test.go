@@ -283,12 +283,12 @@ type hookArchive struct {
 	failForget   atomic.Int32 // Forget calls still to fail
 }
 
-func (h *hookArchive) Append(ctx context.Context, name string, gen int64, until time.Time, es []bot.Entry) error {
+func (h *hookArchive) Append(ctx context.Context, logs ...bot.ArchivedLog) error {
 	if f := h.beforeAppend; f != nil {
 		h.beforeAppend = nil
 		f()
 	}
-	return h.Archive.Append(ctx, name, gen, until, es)
+	return h.Archive.Append(ctx, logs...)
 }
 
 func (h *hookArchive) Forget(ctx context.Context, name string, gen int64) error {

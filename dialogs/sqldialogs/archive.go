@@ -34,48 +34,75 @@ type Archive struct {
 // redisdialogs.
 func (s *Store) Archive() *Archive { return &Archive{s: s} }
 
-// Append stores entries of generation gen of conversation name's log,
-// which is kept until until, idempotently by (name, Seq). It first deletes
-// the entries of older generations; if a newer generation was recorded
-// (by Forget or a later Append), it stores nothing: the entries were
-// forgotten meanwhile.
-func (a *Archive) Append(ctx context.Context, name string, gen int64, until time.Time, entries []bot.Entry) error {
-	replies := make([]any, len(entries))
-	for i, e := range entries {
-		if e.Reply != nil {
-			b, err := json.Marshal(e.Reply)
-			if err != nil {
-				return fmt.Errorf("sqldialogs: archive %q: encode reply: %w", name, err)
+// archiveRows is how many entries one INSERT of Append writes at most
+// (9 parameters each, well within SQLite's and Postgres's limits).
+const archiveRows = 500
+
+// Append stores the entries of each log (a generation of a conversation's
+// log, kept until its Until), idempotently by (name, Seq), all logs in one
+// transaction. For each log it first deletes the entries of older
+// generations; if a newer generation was recorded (by Forget or a later
+// Append), it stores nothing of that log: the entries were forgotten
+// meanwhile.
+func (a *Archive) Append(ctx context.Context, logs ...bot.ArchivedLog) error {
+	replies := make([][]any, len(logs))
+	for k, l := range logs {
+		replies[k] = make([]any, len(l.Entries))
+		for i, e := range l.Entries {
+			if e.Reply != nil {
+				b, err := json.Marshal(e.Reply)
+				if err != nil {
+					return fmt.Errorf("sqldialogs: archive %q: encode reply: %w", l.Name, err)
+				}
+				replies[k][i] = string(b)
 			}
-			replies[i] = string(b)
 		}
 	}
 	err := a.s.db.InTx(ctx, func(tx *sql.Tx) error {
-		ok, err := a.generation(ctx, tx, name, gen, sqldb.Micros(until))
-		if err != nil || !ok || len(entries) == 0 {
+		var b strings.Builder
+		var args []any
+		flush := func() error {
+			if len(args) == 0 {
+				return nil
+			}
+			b.WriteString(` ON CONFLICT (conv_key, seq) DO NOTHING`)
+			_, err := tx.ExecContext(ctx, b.String(), args...)
+			b.Reset()
+			args = args[:0]
 			return err
 		}
-		var b strings.Builder
-		b.WriteString(`INSERT INTO dialog_transcripts (conv_key, gen, seq, sender, message_id, body, reply, at, sealed) VALUES `)
-		args := []any{name, gen}
-		for i, e := range entries {
-			if i > 0 {
-				b.WriteString(", ")
+		for k, l := range logs {
+			ok, err := a.generation(ctx, tx, l.Name, l.Gen, sqldb.Micros(l.Until))
+			if err != nil {
+				return fmt.Errorf("%q: %w", l.Name, err)
 			}
-			n := len(args)
-			fmt.Fprintf(&b, "($1, $2, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
-			var sealed []byte
-			if len(e.Sealed) > 0 {
-				sealed = e.Sealed
+			if !ok {
+				continue
 			}
-			args = append(args, e.Seq, e.From, e.MessageID, e.Text, replies[i], sqldb.Micros(e.At), sealed)
+			for i, e := range l.Entries {
+				if len(args) == 0 {
+					b.WriteString(`INSERT INTO dialog_transcripts (conv_key, gen, seq, sender, message_id, body, reply, at, sealed) VALUES `)
+				} else {
+					b.WriteString(", ")
+				}
+				n := len(args)
+				fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+				var sealed []byte
+				if len(e.Sealed) > 0 {
+					sealed = e.Sealed
+				}
+				args = append(args, l.Name, l.Gen, e.Seq, e.From, e.MessageID, e.Text, replies[k][i], sqldb.Micros(e.At), sealed)
+				if len(args) >= archiveRows*9 {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
 		}
-		b.WriteString(` ON CONFLICT (conv_key, seq) DO NOTHING`)
-		_, err = tx.ExecContext(ctx, b.String(), args...)
-		return err
+		return flush()
 	})
 	if err != nil {
-		return fmt.Errorf("sqldialogs: archive %q: %w", name, err)
+		return fmt.Errorf("sqldialogs: archive %d logs: %w", len(logs), err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package sqldialogs_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func testArchive(t *testing.T, db *sqldb.DB) {
 	until := clk.now().Add(time.Hour)
 	mustAppend := func(name string, gen int64, es ...bot.Entry) {
 		t.Helper()
-		if err := a.Append(ctx, name, gen, until, es); err != nil {
+		if err := a.Append(ctx, bot.ArchivedLog{Name: name, Gen: gen, Until: until, Entries: es}); err != nil {
 			t.Fatalf("Append(%q, gen %d) = %v", name, gen, err)
 		}
 	}
@@ -87,6 +88,38 @@ func testArchive(t *testing.T, db *sqldb.DB) {
 	}
 	if got := count(t, db, "dialog_transcripts WHERE conv_key = 'c1'") + count(t, db, "dialog_transcript_logs WHERE conv_key = 'c1'"); got != 0 {
 		t.Errorf("rows of c1 after Forget with gen 0 = %d, want 0", got)
+	}
+
+	// Several logs in one Append: a stale generation is skipped, the others
+	// stored, a long one across several INSERTs.
+	long := make([]bot.Entry, 1203)
+	for i := range long {
+		long[i] = entry(int64(i+1), fmt.Sprint("line ", i+1))
+	}
+	if err := a.Forget(ctx, "c5", 9); err != nil { // c5 is at generation 9
+		t.Fatal(err)
+	}
+	err := a.Append(ctx,
+		bot.ArchivedLog{Name: "c3", Gen: 1, Until: until, Entries: long},
+		bot.ArchivedLog{Name: "c5", Gen: 8, Until: until, Entries: []bot.Entry{entry(1, "stale")}},
+		bot.ArchivedLog{Name: "c4", Gen: 2, Until: until, Entries: []bot.Entry{entry(7, "seven")}},
+	)
+	if err != nil {
+		t.Fatalf("Append(three logs) = %v", err)
+	}
+	if got := read("c3", 1, 1, 2000); len(got) != len(long) || got[1202].Text != "line 1203" {
+		t.Errorf("the long log read back has %d entries, want %d", len(got), len(long))
+	}
+	if got := read("c4", 2, 1, 10); len(got) != 1 || got[0].Text != "seven" {
+		t.Errorf("Entries(c4) = %v, want its one entry", got)
+	}
+	if got := count(t, db, "dialog_transcripts WHERE conv_key = 'c5'"); got != 0 {
+		t.Errorf("rows of c5 after a stale generation in a batch = %d, want 0", got)
+	}
+	for _, name := range []string{"c3", "c4", "c5"} {
+		if err := a.Forget(ctx, name, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// Retention: c2's log ends in an hour; Sweep keeps it an hour more.
