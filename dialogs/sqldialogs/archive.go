@@ -34,9 +34,9 @@ type Archive struct {
 // redisdialogs.
 func (s *Store) Archive() *Archive { return &Archive{s: s} }
 
-// archiveRows is how many entries one INSERT of Append writes at most
-// (9 parameters each, well within SQLite's and Postgres's limits).
-const archiveRows = 500
+// archiveRows is how many entries one INSERT of Append writes at most, 9
+// parameters each.
+const archiveRows = 200
 
 // Append stores the entries of each log (a generation of a conversation's
 // log, kept until its Until), idempotently by (name, Seq), all logs in one
@@ -85,8 +85,15 @@ func (a *Archive) Append(ctx context.Context, logs ...bot.ArchivedLog) error {
 				} else {
 					b.WriteString(", ")
 				}
-				n := len(args)
-				fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+				if a.s.db.Dialect == sqldb.SQLite {
+					// Positional: SQLite looks a numbered parameter up
+					// among all of them, when parsing and when binding,
+					// which grows with the square of a long INSERT.
+					b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				} else {
+					n := len(args)
+					fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+				}
 				var sealed []byte
 				if len(e.Sealed) > 0 {
 					sealed = e.Sealed
