@@ -732,15 +732,26 @@ func TestStore(t *testing.T, newStore func(t *testing.T) bot.Store) {
 // signal the Seq it committed: at least last, never a smaller value nor 0.
 func waitSignal(t *testing.T, ch <-chan int64, last int64, what string) int64 {
 	t.Helper()
+	got := NextSignal(t, ch, what)
+	switch {
+	case got == 0:
+		t.Errorf("signal %s = 0 (Seq unknown), want the Seq committed, at least %d", what, last)
+	case got < last:
+		t.Errorf("signal %s = %d, want at least %d (the last Seq committed)", what, got, last)
+	}
+	return got
+}
+
+// NextSignal returns the next value of a subscription (see
+// bot.Store.Subscribe), 0 included; it fails t if the subscription closes
+// or nothing comes within eventWait. what says which signal, for the
+// failure's message.
+func NextSignal(t *testing.T, ch <-chan int64, what string) int64 {
+	t.Helper()
 	select {
 	case got, ok := <-ch:
-		switch {
-		case !ok:
+		if !ok {
 			t.Fatalf("subscription closed, want a signal %s", what)
-		case got == 0:
-			t.Errorf("signal %s = 0 (Seq unknown), want the Seq committed, at least %d", what, last)
-		case got < last:
-			t.Errorf("signal %s = %d, want at least %d (the last Seq committed)", what, got, last)
 		}
 		return got
 	case <-time.After(eventWait):

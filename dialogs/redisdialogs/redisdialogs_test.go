@@ -466,16 +466,7 @@ func TestSubscribeSeq(t *testing.T) {
 	defer cancel()
 	recv := func(what string) int64 {
 		t.Helper()
-		select {
-		case v, ok := <-ch:
-			if !ok {
-				t.Fatalf("subscription closed, want a signal %s", what)
-			}
-			return v
-		case <-time.After(15 * time.Second):
-			t.Fatalf("no signal %s within 15s", what)
-		}
-		return 0
+		return bottest.NextSignal(t, ch, what)
 	}
 
 	d := bot.NewDispatcher(s, shopHandler)

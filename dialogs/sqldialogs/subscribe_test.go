@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bottega-shop/bottega/bot"
+	"github.com/bottega-shop/bottega/bot/bottest"
 	"github.com/bottega-shop/bottega/dialogs/sqldialogs"
 	"github.com/bottega-shop/bottega/internal/sqldb"
 	"github.com/bottega-shop/bottega/internal/testserver"
@@ -63,16 +64,7 @@ func TestSubscribeSeqPostgres(t *testing.T) {
 	defer cancel()
 	recv := func(what string) int64 {
 		t.Helper()
-		select {
-		case v, ok := <-ch:
-			if !ok {
-				t.Fatalf("subscription closed, want a signal %s", what)
-			}
-			return v
-		case <-time.After(15 * time.Second):
-			t.Fatalf("no signal %s within 15s", what)
-		}
-		return 0
+		return bottest.NextSignal(t, ch, what)
 	}
 
 	if want, got := turn(t, dB), recv("after a replica's turn"); got != want {
