@@ -87,11 +87,6 @@ func (s *Sessions) Bind(customerID string) Binding {
 	return b
 }
 
-// New starts an anonymous session and returns its token and id.
-func (s *Sessions) New() (token, id string) {
-	return s.NewBound(Binding{})
-}
-
 // NewBound starts a session bound to b and returns its token and id.
 func (s *Sessions) NewBound(b Binding) (token, id string) {
 	raw := make([]byte, 16)
@@ -100,11 +95,6 @@ func (s *Sessions) NewBound(b Binding) (token, id string) {
 	}
 	id = hex.EncodeToString(raw)
 	return s.Issue(Session{ID: id, Binding: b}), id
-}
-
-// Refresh issues a new token for an existing anonymous session id.
-func (s *Sessions) Refresh(id string) string {
-	return s.Issue(Session{ID: id})
 }
 
 // Issue returns a fresh token for sess, valid for the issuer's ttl.
@@ -122,12 +112,6 @@ func (s *Sessions) sign(payload []byte) []byte {
 	mac := hmac.New(sha256.New, s.key)
 	mac.Write(payload)
 	return mac.Sum(nil)
-}
-
-// Verify returns the session id of a genuine, unexpired token.
-func (s *Sessions) Verify(token string) (string, error) {
-	sess, err := s.Open(token)
-	return sess.ID, err
 }
 
 // Open returns the session of a genuine, unexpired token: ErrInvalidToken

@@ -20,11 +20,15 @@ func TestSessions(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	s := NewSessions("a-secret-key-of-thirty-two-chars!!", time.Hour, clock)
-	tok, id := s.New()
-	if got, err := s.Verify(tok); err != nil || got != id {
-		t.Fatalf("Verify(new token) = %q, %v; want %q", got, err, id)
+	verify := func(token string) (string, error) {
+		sess, err := s.Open(token)
+		return sess.ID, err
 	}
-	if _, id2 := s.New(); id2 == id {
+	tok, id := s.NewBound(Binding{})
+	if got, err := verify(tok); err != nil || got != id {
+		t.Fatalf("Open(new token) = %q, %v; want %q", got, err, id)
+	}
+	if _, id2 := s.NewBound(Binding{}); id2 == id {
 		t.Error("two sessions got the same id")
 	}
 	other := NewSessions("another-secret-key-of-32-chars!!!!", time.Hour, clock)
@@ -53,24 +57,24 @@ func TestSessions(t *testing.T) {
 		{"unknown version", "v3" + strings.TrimPrefix(tok, "v2"), ErrInvalidToken},
 		{"v2 payload as v1", "v1" + strings.TrimPrefix(tok, "v2"), ErrInvalidToken},
 		{"v1 payload as v2", "v2" + strings.TrimPrefix(v1Token(s, id), "v1"), ErrInvalidToken},
-		{"other key", other.Refresh(id), ErrInvalidToken},
+		{"other key", other.Issue(Session{ID: id}), ErrInvalidToken},
 		{"tampered payload", forged, ErrInvalidToken},
 		{"other customer's binding", rebound, ErrInvalidToken},
 		{"truncated signature", tok[:len(tok)-4], ErrInvalidToken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := s.Verify(tt.token); err != tt.want {
-				t.Errorf("Verify(%q) = %v, want %v", tt.token, err, tt.want)
+			if _, err := verify(tt.token); err != tt.want {
+				t.Errorf("Open(%q) = %v, want %v", tt.token, err, tt.want)
 			}
 		})
 	}
 	now = now.Add(time.Hour)
-	if _, err := s.Verify(tok); err != ErrExpiredToken {
-		t.Errorf("Verify(token an hour old) = %v, want ErrExpiredToken", err)
+	if _, err := verify(tok); err != ErrExpiredToken {
+		t.Errorf("Open(token an hour old) = %v, want ErrExpiredToken", err)
 	}
-	if got, err := s.Verify(s.Refresh(id)); err != nil || got != id {
-		t.Errorf("Verify(refreshed) = %q, %v; want %q", got, err, id)
+	if got, err := verify(s.Issue(Session{ID: id})); err != nil || got != id {
+		t.Errorf("Open(reissued) = %q, %v; want %q", got, err, id)
 	}
 }
 
@@ -101,7 +105,7 @@ func TestSessionBinding(t *testing.T) {
 		token string
 		want  Session
 	}{
-		{"anonymous", s.Refresh(id), Session{ID: id}},
+		{"anonymous", s.Issue(Session{ID: id}), Session{ID: id}},
 		{"bound", s.Issue(Session{ID: id, Binding: giulia}), Session{ID: id, Binding: giulia}},
 		{"old v1 token is anonymous", v1Token(s, id), Session{ID: id}},
 	}

@@ -239,7 +239,7 @@ func TestScriptsUnderstood(t *testing.T) {
 }
 
 func TestSessionID(t *testing.T) {
-	token, id := webchat.NewSessions("secret", time.Hour, nil).New()
+	token, id := webchat.NewSessions("secret", time.Hour, nil).NewBound(webchat.Binding{})
 	got, err := sessionID(token)
 	if err != nil || got != id {
 		t.Errorf("sessionID(%q) = %q, %v; want %q", token, got, err, id)
