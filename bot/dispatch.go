@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Errors a Store returns from Acquire and Commit, besides ErrDuplicate and
@@ -275,6 +277,7 @@ type Dispatcher struct {
 	inOrder                       map[string]bool
 	deliver                       map[string]bool // channels whose replies the outbound queue pushes
 	sealer                        Sealer
+	turns                         *prometheus.HistogramVec // by channel and phase; nil: not measured
 
 	mu      sync.Mutex
 	waiters map[string]*waiter // by conversation key
@@ -354,6 +357,20 @@ func WithFarewellTTL(d time.Duration) DispatcherOption {
 	return func(x *Dispatcher) { x.farewellTTL = d }
 }
 
+// WithMetrics registers with reg the histogram of turn durations,
+// bottega_turn_duration_seconds{channel,phase}: "wait" until the
+// conversation is ours (the lock, earlier messages, the session read),
+// "handle" for the handler, "commit" for sealing and saving, and "total".
+func WithMetrics(reg prometheus.Registerer) DispatcherOption {
+	return func(x *Dispatcher) {
+		x.turns = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bottega_turn_duration_seconds",
+			Help:    "Time a shopper's message takes from arrival to its committed replies, by channel and phase (wait, handle, commit, total).",
+			Buckets: []float64{.0005, .001, .002, .004, .006, .008, .01, .015, .02, .025, .035, .05, .075, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"channel", "phase"}))
+	}
+}
+
 // WithNow sets the clock that stamps log entries (default time.Now).
 func WithNow(now func() time.Time) DispatcherOption {
 	return func(x *Dispatcher) { x.now = now }
@@ -390,6 +407,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message) ([]Entry, error) {
 	}
 	key := m.Key()
 	inOrder := m.Seq > 0 && d.inOrder[m.Channel]
+	arrived := time.Now()
 	l, start, err := d.acquire(ctx, key, Claim{MessageID: m.ID, Seq: m.Seq}, inOrder)
 	if err != nil {
 		return nil, fmt.Errorf("bot: dispatch message %s of %s: %w", m.ID, key, err)
@@ -406,9 +424,11 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message) ([]Entry, error) {
 		return nil, fmt.Errorf("bot: dispatch message %s of %s: session: %w", m.ID, key, err)
 	}
 	t := &Turn{key: key}
+	handling := time.Now()
 	hctx, cancel := context.WithDeadline(context.WithValue(ctx, turnKey{}, t), start.Add(d.lease*3/4))
 	state, replies, err := d.h.Handle(hctx, state, m)
 	cancel()
+	handled := time.Now()
 	if err != nil {
 		return nil, fmt.Errorf("bot: handle message %s of %s: %w", m.ID, key, err)
 	}
@@ -442,6 +462,13 @@ func (d *Dispatcher) Dispatch(ctx context.Context, m Message) ([]Entry, error) {
 	}
 	committed = true
 	d.wake(key)
+	if d.turns != nil {
+		done := time.Now()
+		d.turns.WithLabelValues(m.Channel, "wait").Observe(handling.Sub(arrived).Seconds())
+		d.turns.WithLabelValues(m.Channel, "handle").Observe(handled.Sub(handling).Seconds())
+		d.turns.WithLabelValues(m.Channel, "commit").Observe(done.Sub(handled).Seconds())
+		d.turns.WithLabelValues(m.Channel, "total").Observe(done.Sub(arrived).Seconds())
+	}
 	return out, nil
 }
 

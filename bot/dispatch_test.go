@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bottega-shop/bottega/bot"
 )
@@ -193,6 +194,49 @@ func TestDispatchCommits(t *testing.T) {
 	}
 	if diff := cmp.Diff([]bot.Update{want}, f.updates); diff != "" {
 		t.Errorf("Append committed (-want +got):\n%s", diff)
+	}
+}
+
+// TestTurnMetrics: WithMetrics counts each committed turn once in every
+// phase of bottega_turn_duration_seconds, by channel; a failed turn is
+// not a turn.
+func TestTurnMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	d := bot.NewDispatcher(&fakeStore{}, bot.HandlerFunc(echo), bot.WithMetrics(reg))
+	for _, id := range []string{"u1", "u2"} {
+		if _, err := d.Dispatch(context.Background(), bot.Message{Channel: bot.Telegram, ID: id, Conversation: "1", Text: "ciao"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failing := bot.NewDispatcher(&fakeStore{}, bot.HandlerFunc(func(context.Context, []byte, bot.Message) ([]byte, []bot.Reply, error) {
+		return nil, nil, errBoom
+	}), bot.WithMetrics(reg))
+	if _, err := failing.Dispatch(context.Background(), bot.Message{Channel: bot.Telegram, ID: "u3", Conversation: "1"}); !errors.Is(err, errBoom) {
+		t.Fatalf("Dispatch = %v, want the handler's error", err)
+	}
+	for _, phase := range []string{"wait", "handle", "commit", "total"} {
+		h, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		for _, mf := range h {
+			if mf.GetName() != "bottega_turn_duration_seconds" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["channel"] == bot.Telegram && labels["phase"] == phase {
+					n = m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+		if n != 2 {
+			t.Errorf("phase %s counted %d turns, want 2", phase, n)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sashabaranov/go-openai"
 
 	"github.com/bottega-shop/bottega/bot"
@@ -40,7 +41,7 @@ const (
 // from p: the engine asks and records consent on p's ledger and serves the
 // privacy commands with p's rights; the dispatcher seals what the
 // conversation store keeps with the person's key.
-func openChat(cfg *config, b *backends, p *privacy, log *slog.Logger) (*chat, error) {
+func openChat(cfg *config, b *backends, p *privacy, log *slog.Logger, reg prometheus.Registerer) (*chat, error) {
 	opts := []dialogs.Option{
 		dialogs.WithLogger(log), dialogs.WithIdleTimeout(cfg.SessionIdle),
 		dialogs.WithConsent(p.ledger), dialogs.WithRights(p.rights), dialogs.WithSubjects(p.personOf),
@@ -88,7 +89,7 @@ func openChat(cfg *config, b *backends, p *privacy, log *slog.Logger) (*chat, er
 	// log are kept for the retention period, then expire.
 	c.dispatcher = bot.NewDispatcher(store, engine,
 		bot.WithSessionTTL(max(cfg.Retention, cfg.SessionIdle)), bot.WithLogTTL(cfg.Retention),
-		bot.WithDelivery(pushChannels...), bot.WithSealer(p))
+		bot.WithDelivery(pushChannels...), bot.WithSealer(p), bot.WithMetrics(reg))
 	p.convs.d, p.convs.forget = c.dispatcher, store
 	sessions := webchat.NewSessions(cfg.SecretKey, cfg.SessionIdle, nil)
 	// A burst of 8 messages, then one every 2 seconds: more than a person types.

@@ -162,7 +162,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return err
 	}
 	defer priv.Close()
-	chat, err := openChat(cfg, b, priv, log)
+	chat, err := openChat(cfg, b, priv, log, reg)
 	if err != nil {
 		return err
 	}
