@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -55,8 +54,12 @@ type ClientFrame struct {
 
 // ServerFrame is what the channel sends.
 type ServerFrame struct {
-	// Type is "welcome", "entry", "ack", "typing", "error" or "pong".
-	Type string `json:"type"`
+	// Type is "welcome", "entry", "ack", "typing", "error", "pong", or
+	// "batch": several of those in Frames, in order, in one socket message
+	// (a turn's entries and its ack, or frames that queued up while the
+	// socket was writing).
+	Type   string        `json:"type"`
+	Frames []ServerFrame `json:"frames,omitempty"`
 	// Token is a fresh session token (welcome); NewSession says the stored
 	// one was refused, or belongs to another customer than the page's
 	// (or to a customer who signed out), and this is a new conversation:
@@ -73,6 +76,25 @@ type ServerFrame struct {
 	// unavailable, bad_customer (the page's customer claim was refused;
 	// the chat goes on as a guest).
 	Code string `json:"code,omitempty"`
+}
+
+// Unbatch returns the frames f stands for: a batch's, in order, or f.
+func (f ServerFrame) Unbatch() []ServerFrame {
+	if f.Type == "batch" {
+		return f.Frames
+	}
+	return []ServerFrame{f}
+}
+
+// batch makes one frame of fs: nil for none, the frame itself for one.
+func batch(fs []ServerFrame) (ServerFrame, bool) {
+	switch len(fs) {
+	case 0:
+		return ServerFrame{}, false
+	case 1:
+		return fs[0], true
+	}
+	return ServerFrame{Type: "batch", Frames: fs}, true
 }
 
 // Linker records that a web-chat conversation is a shop customer's (the
@@ -145,139 +167,61 @@ func CheckText(s string) string {
 
 // Serve runs one socket until it closes or ctx ends: hello, replay after
 // last_seq, then messages in and entries out.
+//
+// The socket's own turns are delivered by the goroutine that reads it,
+// straight from what Dispatch returned, with the turn's ack in the same
+// socket message; a second goroutine waits for the store's signals of
+// what was committed elsewhere (an agent, another tab, another replica)
+// and reads it from the store. Both write under the socket's lock, which
+// also guards the last Seq delivered, so nothing is sent twice or out of
+// order.
 func (ch *Channel) Serve(ctx context.Context, conn Conn) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer conn.Close()
-
-	out := make(chan ServerFrame, 64)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the only writer
-		defer wg.Done()
-		defer cancel()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case f := <-out:
-				b, _ := json.Marshal(f)
-				if err := conn.WriteMessage(b); err != nil {
-					return
-				}
-			}
-		}
-	}()
-	// Stop both goroutines before waiting for them (defers run last first).
-	defer func() { cancel(); wg.Wait() }()
-	send := func(f ServerFrame) bool {
-		select {
-		case out <- f:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	so := &socket{ch: ch, conn: conn, ctx: ctx, cancel: cancel}
 
 	hello, err := readFrame(conn)
 	if err != nil || hello.Type != "hello" {
-		send(ServerFrame{Type: "error", Code: "bad_frame"})
+		so.send(ServerFrame{Type: "error", Code: "bad_frame"})
 		return
 	}
 	welcome, id, badCustomer := ch.hello(ctx, hello)
-	if !send(welcome) {
+	if !so.send(welcome) {
 		return
 	}
-	if badCustomer && !send(ServerFrame{Type: "error", Code: "bad_customer"}) {
+	if badCustomer && !so.send(ServerFrame{Type: "error", Code: "bad_customer"}) {
 		return
 	}
 	if welcome.NewSession || hello.Token == "" {
 		hello.LastSeq = 0
 	}
-	key := Key(id)
+	so.key = Key(id)
+	so.last = max(hello.LastSeq, 0)
 	locale := hello.Locale
 
-	// Deliver entries after last_seq, then whatever is appended later, on
-	// this replica or any other. The entries of this socket's own turns
-	// come straight from Dispatch (turns); the store is read when a signal
-	// says something newer was committed elsewhere (an agent, another
-	// tab, another replica), or when a turn's entries do not follow on.
-	signal, unsubscribe := ch.dispatch.Subscribe(ctx, key)
+	// Subscribe before the replay, so that nothing committed in between is
+	// missed.
+	signal, unsubscribe := ch.dispatch.Subscribe(ctx, so.key)
 	defer unsubscribe()
-	own := &turns{ctx: ctx, entries: make(chan []bot.Entry, 1)}
+	so.mu.Lock()
+	ok := so.read()
+	so.mu.Unlock()
+	if !ok {
+		return
+	}
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer cancel()
-		last := max(hello.LastSeq, 0)
-		deliver := func(entries []bot.Entry) bool {
-			for i := range entries {
-				if !send(ServerFrame{Type: "entry", Entry: &entries[i]}) {
-					return false
-				}
-				last = entries[i].Seq
-			}
-			return true
-		}
-		read := func() bool {
-			for {
-				entries, err := ch.dispatch.Entries(ctx, key, last, 100)
-				if err != nil {
-					if ctx.Err() == nil {
-						ch.log.Warn("webchat: reading the log failed", "err", err)
-						send(ServerFrame{Type: "error", Code: "unavailable"})
-					}
-					return false
-				}
-				if !deliver(entries) {
-					return false
-				}
-				if len(entries) < 100 {
-					return true
-				}
-			}
-		}
-		if !read() {
-			return
-		}
-		// wanted is the newest Seq signalled while a turn of this socket
-		// was running, whose entries may be the ones signalled (-1:
-		// unknown): it is read once the turn's entries are in.
-		var wanted int64
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case entries := <-own.entries:
-				var ok bool
-				switch {
-				case len(entries) == 0 || entries[len(entries)-1].Seq <= last:
-					ok = true // none, or delivered already
-				case entries[0].Seq == last+1:
-					ok = deliver(entries)
-				default:
-					ok = read()
-				}
-				if ok && (wanted < 0 || wanted > last) {
-					ok = read()
-				}
-				if !ok {
-					return
-				}
-				wanted = 0
 			case seq, open := <-signal:
-				switch {
-				case !open:
-					return
-				case seq != 0 && seq <= last:
-					// delivered already
-				case own.running.Load():
-					if seq == 0 {
-						wanted = -1
-					} else if wanted >= 0 {
-						wanted = max(wanted, seq)
-					}
-				case !read():
+				if !open || !so.signalled(seq) {
 					return
 				}
 			}
@@ -289,23 +233,164 @@ func (ch *Channel) Serve(ctx context.Context, conn Conn) {
 		if err != nil {
 			var fe frameError
 			if errors.As(err, &fe) {
-				send(ServerFrame{Type: "error", Code: fe.code})
+				so.send(ServerFrame{Type: "error", Code: fe.code})
 				continue
 			}
 			return // closed
 		}
 		switch f.Type {
 		case "ping":
-			send(ServerFrame{Type: "pong"})
+			so.send(ServerFrame{Type: "pong"})
 		case "message":
 			if f.Locale != "" {
 				locale = f.Locale
 			}
-			ch.message(ctx, id, locale, f, send, own)
+			ch.message(ctx, id, locale, f, so)
 		default:
-			send(ServerFrame{Type: "error", Code: "bad_frame"})
+			so.send(ServerFrame{Type: "error", Code: "bad_frame"})
+		}
+		if ctx.Err() != nil {
+			return
 		}
 	}
+}
+
+// socket is one connected widget: its writes, and what has been delivered
+// to it.
+type socket struct {
+	ch     *Channel
+	conn   Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+	key    string
+
+	mu      sync.Mutex
+	last    int64 // the Seq of the last entry sent
+	running bool  // a turn of this socket is running
+	// wanted is the newest Seq signalled while a turn of this socket was
+	// running, whose entries may be the ones signalled (-1: unknown): it
+	// is read once the turn's entries are in.
+	wanted int64
+	buf    []ServerFrame
+}
+
+// send writes f; false when the socket is done.
+func (so *socket) send(f ServerFrame) bool {
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	return so.write(f)
+}
+
+// write writes f as one socket message; so.mu is held. A failed write
+// ends the socket.
+func (so *socket) write(f ServerFrame) bool {
+	if so.ctx.Err() != nil {
+		return false
+	}
+	b, _ := json.Marshal(f)
+	if err := so.conn.WriteMessage(b); err != nil {
+		so.cancel()
+		return false
+	}
+	return true
+}
+
+// deliver sends entries, then the frames after, in one socket message;
+// so.mu is held.
+func (so *socket) deliver(entries []bot.Entry, after ...ServerFrame) bool {
+	fs := so.buf[:0]
+	for i := range entries {
+		fs = append(fs, ServerFrame{Type: "entry", Entry: &entries[i]})
+	}
+	fs = append(fs, after...)
+	so.buf = fs[:0]
+	if f, ok := batch(fs); ok && !so.write(f) {
+		return false
+	}
+	if len(entries) > 0 {
+		so.last = entries[len(entries)-1].Seq
+	}
+	return true
+}
+
+// read sends what the store holds after the last Seq sent; so.mu is held.
+func (so *socket) read() bool {
+	for {
+		entries, err := so.ch.dispatch.Entries(so.ctx, so.key, so.last, 100)
+		if err != nil {
+			if so.ctx.Err() == nil {
+				so.ch.log.Warn("webchat: reading the log failed", "err", err)
+				so.write(ServerFrame{Type: "error", Code: "unavailable"})
+				so.cancel()
+			}
+			return false
+		}
+		if !so.deliver(entries) {
+			return false
+		}
+		if len(entries) < 100 {
+			return true
+		}
+	}
+}
+
+// signalled handles the store's signal that the log reached seq (0:
+// unknown); false when the socket is done.
+func (so *socket) signalled(seq int64) bool {
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	switch {
+	case seq != 0 && seq <= so.last:
+		return true // delivered already
+	case so.running:
+		// Likely the running turn's own commit: wait for its entries.
+		if seq == 0 {
+			so.wanted = -1
+		} else if so.wanted >= 0 {
+			so.wanted = max(so.wanted, seq)
+		}
+		return true
+	}
+	return so.read()
+}
+
+// start marks a turn of this socket running.
+func (so *socket) start() {
+	so.mu.Lock()
+	so.running = true
+	so.mu.Unlock()
+}
+
+// done ends the turn: it sends what the turn committed (nil for nothing)
+// and its reply frame (an ack or an error; none when Type is empty) in
+// one socket message, when the entries follow on from the last sent; else
+// it reads the log. A signal deferred while the turn ran is read then.
+func (so *socket) done(entries []bot.Entry, reply ServerFrame) bool {
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	so.running = false
+	var after []ServerFrame
+	if reply.Type != "" {
+		after = []ServerFrame{reply}
+	}
+	ok := true
+	switch {
+	case len(entries) == 0 || entries[len(entries)-1].Seq <= so.last:
+		// none, or delivered already
+	case entries[0].Seq == so.last+1:
+		ok = so.deliver(entries, after...)
+		after = nil
+	default:
+		ok = so.read()
+	}
+	if ok && (so.wanted < 0 || so.wanted > so.last) {
+		ok = so.read()
+	}
+	so.wanted = 0
+	if ok && len(after) > 0 {
+		ok = so.deliver(nil, after...)
+	}
+	return ok
 }
 
 // hello decides which session a hello opens, from its token and the
@@ -355,81 +440,56 @@ func (ch *Channel) hello(ctx context.Context, f ClientFrame) (welcome ServerFram
 	return welcome, id, badCustomer
 }
 
-// turns hands the entries of a socket's own turns to its delivery
-// goroutine, so that they are sent without reading them back from the
-// store.
-type turns struct {
-	ctx     context.Context
-	running atomic.Bool
-	entries chan []bot.Entry
-}
-
-// start marks a turn running: a signal that comes meanwhile waits for
-// the turn's entries.
-func (t *turns) start() { t.running.Store(true) }
-
-// done ends the turn and hands over what it committed (nil for nothing).
-// A signal deferred while the turn ran is thus always followed by the
-// turn's entries, which make the delivery goroutine read it; one that
-// comes after is read at once (for this turn's own commit, once more
-// than needed).
-func (t *turns) done(entries []bot.Entry) {
-	t.running.Store(false)
-	select {
-	case t.entries <- entries:
-	case <-t.ctx.Done():
-	}
-}
-
-// message dispatches one shopper message, telling t when the turn starts
-// and what it committed.
-func (ch *Channel) message(ctx context.Context, id, locale string, f ClientFrame, send func(ServerFrame) bool, t *turns) {
+// message dispatches one shopper message and has so deliver what the turn
+// committed, with its ack.
+func (ch *Channel) message(ctx context.Context, id, locale string, f ClientFrame, so *socket) {
 	if f.ClientMsgID == "" || len(f.ClientMsgID) > 64 {
-		send(ServerFrame{Type: "error", Code: "bad_frame"})
+		so.send(ServerFrame{Type: "error", Code: "bad_frame"})
 		return
 	}
 	if len(f.Payload) > 256 {
-		send(ServerFrame{Type: "error", Code: "bad_frame", ClientMsgID: f.ClientMsgID})
+		so.send(ServerFrame{Type: "error", Code: "bad_frame", ClientMsgID: f.ClientMsgID})
 		return
 	}
 	if f.Payload == "" {
 		if code := CheckText(f.Text); code != "" {
-			send(ServerFrame{Type: "error", Code: code, ClientMsgID: f.ClientMsgID})
+			so.send(ServerFrame{Type: "error", Code: code, ClientMsgID: f.ClientMsgID})
 			return
 		}
 	} else if CheckText(f.Text) == "too_long" || CheckText(f.Text) == "invalid_utf8" {
-		send(ServerFrame{Type: "error", Code: "bad_frame", ClientMsgID: f.ClientMsgID})
+		so.send(ServerFrame{Type: "error", Code: "bad_frame", ClientMsgID: f.ClientMsgID})
 		return
 	}
 	if !ch.limit.Allow(id) {
-		send(ServerFrame{Type: "error", Code: "rate_limited", ClientMsgID: f.ClientMsgID})
+		so.send(ServerFrame{Type: "error", Code: "rate_limited", ClientMsgID: f.ClientMsgID})
 		return
 	}
-	typing := ch.typing(send)
+	typing := ch.typing(so.send)
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	t.start()
+	so.start()
 	entries, err := ch.dispatch.Dispatch(dctx, bot.Message{
 		Channel: bot.WebChat, ID: f.ClientMsgID, Conversation: id, Sender: id,
 		Text: f.Text, Payload: f.Payload, Locale: locale, At: ch.now(),
 	})
-	t.done(entries)
 	typing()
+	var reply ServerFrame
 	switch {
 	case errors.Is(err, bot.ErrDuplicate):
-		send(ServerFrame{Type: "ack", ClientMsgID: f.ClientMsgID})
+		reply = ServerFrame{Type: "ack", ClientMsgID: f.ClientMsgID}
 	case err != nil:
 		if ctx.Err() == nil {
 			ch.log.Warn("webchat: dispatch failed", "err", err)
-			send(ServerFrame{Type: "error", Code: "unavailable", ClientMsgID: f.ClientMsgID})
+			reply = ServerFrame{Type: "error", Code: "unavailable", ClientMsgID: f.ClientMsgID}
 		}
 	default:
 		var seq int64
 		if len(entries) > 0 {
 			seq = entries[0].Seq
 		}
-		send(ServerFrame{Type: "ack", ClientMsgID: f.ClientMsgID, Seq: seq})
+		reply = ServerFrame{Type: "ack", ClientMsgID: f.ClientMsgID, Seq: seq}
 	}
+	so.done(entries, reply)
 }
 
 // TypingDelay is how long a turn runs before the widget is told the shop

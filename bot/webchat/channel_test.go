@@ -146,9 +146,10 @@ func (h *chatHarness) claim(id string) *CustomerClaim {
 
 // client is one open socket.
 type client struct {
-	t    *testing.T
-	p    *pipe
-	done chan struct{}
+	t       *testing.T
+	p       *pipe
+	done    chan struct{}
+	pending []ServerFrame // the rest of a batch
 }
 
 // connect opens a socket and sends hello; close it with bye.
@@ -168,7 +169,19 @@ func (c *client) send(f ClientFrame) {
 	c.p.in <- b
 }
 
+// read returns the next frame, one at a time from a batch.
 func (c *client) read() ServerFrame {
+	c.t.Helper()
+	for len(c.pending) == 0 {
+		c.pending = c.readMessage().Unbatch()
+	}
+	f := c.pending[0]
+	c.pending = c.pending[1:]
+	return f
+}
+
+// readMessage reads one socket message.
+func (c *client) readMessage() ServerFrame {
 	c.t.Helper()
 	select {
 	case b := <-c.p.out:
@@ -518,6 +531,28 @@ func TestHelloLinkerFailure(t *testing.T) {
 
 // slowTurn is how long the echo takes for a text starting "slow".
 const slowTurn = 300 * time.Millisecond
+
+// TestTurnInOneMessage: a turn's entries and its ack reach the widget as
+// one socket message, a batch, in order: the shopper's line, the reply,
+// the ack.
+func TestTurnInOneMessage(t *testing.T) {
+	h := newChatHarness(t)
+	c := h.connect(ClientFrame{})
+	if f := c.readMessage(); f.Type != "welcome" {
+		t.Fatalf("first frame %+v, want the welcome", f)
+	}
+	c.send(ClientFrame{Type: "message", ClientMsgID: "m1", Text: "ciao"})
+	f := c.readMessage()
+	if f.Type != "batch" || len(f.Frames) != 3 {
+		t.Fatalf("the turn came as %+v, want one batch of 3 frames", f)
+	}
+	got := f.Frames
+	if got[0].Type != "entry" || got[0].Entry.From != bot.FromShopper || got[0].Entry.Text != "ciao" ||
+		got[1].Type != "entry" || got[1].Entry.From != bot.FromBot || got[1].Entry.Seq != got[0].Entry.Seq+1 ||
+		got[2].Type != "ack" || got[2].ClientMsgID != "m1" || got[2].Seq != got[0].Entry.Seq {
+		t.Errorf("batch %+v, want the shopper's entry, the reply, then the ack", got)
+	}
+}
 
 // TestTyping: a quick turn sends no typing frames; a slow one sends
 // "typing" on after the delay and off before its ack, in that order.

@@ -19,8 +19,9 @@ import (
 
 // chatClient is a test client of the web-chat socket protocol.
 type chatClient struct {
-	t    *testing.T
-	conn *websocket.Conn
+	t       *testing.T
+	conn    *websocket.Conn
+	pending []webchat.ServerFrame // the rest of a batch
 }
 
 func dialChat(t *testing.T, base, origin string) (*chatClient, error) {
@@ -47,7 +48,19 @@ func (c *chatClient) send(f webchat.ClientFrame) {
 	}
 }
 
+// read returns the next frame, one at a time from a batch.
 func (c *chatClient) read() webchat.ServerFrame {
+	c.t.Helper()
+	for len(c.pending) == 0 {
+		c.pending = c.readMessage().Unbatch()
+	}
+	f := c.pending[0]
+	c.pending = c.pending[1:]
+	return f
+}
+
+// readMessage reads one socket message.
+func (c *chatClient) readMessage() webchat.ServerFrame {
 	c.t.Helper()
 	c.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
 	_, b, err := c.conn.ReadMessage()

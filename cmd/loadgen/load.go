@@ -202,10 +202,11 @@ func readError(err error) error {
 
 // frame is the part of a webchat.ServerFrame the shoppers look at.
 type frame struct {
-	Type        string `json:"type"`
-	Token       string `json:"token"`
-	ClientMsgID string `json:"client_msg_id"`
-	Code        string `json:"code"`
+	Type        string  `json:"type"`
+	Frames      []frame `json:"frames"` // of a batch
+	Token       string  `json:"token"`
+	ClientMsgID string  `json:"client_msg_id"`
+	Code        string  `json:"code"`
 	Entry       struct {
 		From      string `json:"from"`
 		MessageID string `json:"message_id"`
@@ -277,15 +278,23 @@ func (c *chatConn) frames() <-chan stampedFrame {
 		defer close(ch)
 		for {
 			f, err := c.read()
-			sf := stampedFrame{at: time.Now(), err: err}
-			if f != nil {
-				sf.f = *f
-			}
-			select {
-			case ch <- sf:
+			at := time.Now()
+			var fs []frame
+			switch {
+			case err != nil:
+				fs = []frame{{}}
+			case f.Type == "batch":
+				fs = f.Frames
 			default:
-				// The shopper stopped reading (its conversation ended);
-				// drop frames until the socket is closed.
+				fs = []frame{*f}
+			}
+			for _, f := range fs {
+				select {
+				case ch <- stampedFrame{f: f, at: at, err: err}:
+				default:
+					// The shopper stopped reading (its conversation ended);
+					// drop frames until the socket is closed.
+				}
 			}
 			if err != nil {
 				return

@@ -313,6 +313,10 @@
     ws.onmessage = function (ev) {
       var f;
       try { f = JSON.parse(ev.data); } catch (e) { return; }
+      // A batch is several frames in one message, in order.
+      (f.type === "batch" ? f.frames || [] : [f]).forEach(handle);
+    };
+    function handle(f) {
       switch (f.type) {
         case "welcome":
           status.hidden = true;
@@ -363,7 +367,7 @@
           note(T[f.code] || T.unavailable, "error");
           break;
       }
-    };
+    }
     ws.onclose = function () {
       clearInterval(pingTimer);
       setTyping(false);
