@@ -180,7 +180,7 @@ type keyEntry struct {
 	aad     []byte // the subject, as additional data for sealed values
 	aead    cipher.AEAD
 	linkKey []byte          // MAC key for link IDs
-	linked  map[string]bool // link IDs known to be stored; guarded by Keyring.mu
+	linked  map[string]bool // conversation keys whose links are known to be stored; guarded by Keyring.mu
 }
 
 // KeyringOption configures a Keyring.
@@ -318,13 +318,13 @@ func (k *Keyring) Link(ctx context.Context, subject, conversation string) error 
 	if err != nil {
 		return fmt.Errorf("consent: link: %w", err)
 	}
-	id := e.linkID(conversation)
 	k.mu.Lock()
-	known := e.linked[id]
+	known := e.linked[conversation]
 	k.mu.Unlock()
 	if known {
 		return nil
 	}
+	id := e.linkID(conversation)
 	sealed := make([]byte, 1, 1+len(conversation)+e.aead.Overhead())
 	sealed[0] = sealV1
 	sealed = e.aead.Seal(sealed, nil, []byte(conversation), linkAAD(subject, id))
@@ -338,7 +338,7 @@ func (k *Keyring) Link(ctx context.Context, subject, conversation string) error 
 	}
 	k.mu.Lock()
 	if len(e.linked) < maxLinkedCache {
-		e.linked[id] = true
+		e.linked[conversation] = true
 	}
 	k.mu.Unlock()
 	return nil

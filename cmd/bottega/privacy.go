@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/bottega-shop/bottega/bot"
 	"github.com/bottega-shop/bottega/consent"
@@ -30,7 +31,15 @@ type privacy struct {
 	// convs is the conversation store's part in data requests; its
 	// dispatcher is set once the chat stack is built.
 	convs *conversationHolder
+
+	// subjects remembers the subjects of recent conversation keys: a turn
+	// seals its state and each entry, and each seal needs the subject.
+	subjectsMu sync.Mutex
+	subjects   map[string]string
 }
+
+// maxSubjects bounds privacy.subjects; past it the map starts over.
+const maxSubjects = 8192
 
 // openPrivacy opens the keys database and builds the ledger, keyring and
 // data-rights service. Holders for the conversation store and the rest
@@ -120,8 +129,21 @@ func (p *privacy) Close() error {
 // subject is the pseudonymous subject of a conversation key
 // ("telegram:12345"): one subject per channel identity.
 func (p *privacy) subject(key string) string {
+	p.subjectsMu.Lock()
+	s, ok := p.subjects[key]
+	p.subjectsMu.Unlock()
+	if ok {
+		return s
+	}
 	channel, id, _ := strings.Cut(key, ":")
-	return consent.SubjectID(p.secret, channel, id)
+	s = consent.SubjectID(p.secret, channel, id)
+	p.subjectsMu.Lock()
+	if p.subjects == nil || len(p.subjects) >= maxSubjects {
+		p.subjects = make(map[string]string)
+	}
+	p.subjects[key] = s
+	p.subjectsMu.Unlock()
+	return s
 }
 
 // personOf is the consent subject of a message's sender: the person their
