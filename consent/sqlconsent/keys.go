@@ -79,25 +79,24 @@ func readKey(ctx context.Context, q queryer, subject string) (consent.WrappedKey
 }
 
 // PutKey stores k unless its subject has a key, and returns the key
-// stored.
+// stored. A new subject's key takes one statement (the insert returns what
+// it stored); a subject that has one, a second to read it.
 func (s *KeyStore) PutKey(ctx context.Context, k consent.WrappedKey) (consent.WrappedKey, error) {
 	if k.Subject == "" || len(k.Wrapped) == 0 {
 		return consent.WrappedKey{}, fmt.Errorf("sqlconsent: put key: no subject or no key: %w", consent.ErrInvalid)
 	}
-	var out consent.WrappedKey
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO consent_keys (subject, wrapped, created) VALUES ($1, $2, $3)
-			ON CONFLICT (subject) DO NOTHING`, k.Subject, k.Wrapped, sqldb.Micros(k.Created))
-		if err != nil {
-			return err
-		}
-		out, err = readKey(ctx, tx, k.Subject)
-		return err
-	})
-	if err != nil {
-		return consent.WrappedKey{}, wrap("put key", err)
+	var created int64
+	err := s.db.W.QueryRowContext(ctx, `INSERT INTO consent_keys (subject, wrapped, created) VALUES ($1, $2, $3)
+		ON CONFLICT (subject) DO NOTHING RETURNING created`, k.Subject, k.Wrapped, sqldb.Micros(k.Created)).Scan(&created)
+	switch {
+	case err == nil:
+		k.Created = sqldb.Time(created)
+		return k, nil
+	case errors.Is(err, sql.ErrNoRows): // there was one
+		out, err := readKey(ctx, s.db.W, k.Subject)
+		return out, wrap("put key", err)
 	}
-	return out, nil
+	return consent.WrappedKey{}, wrap("put key", err)
 }
 
 // DeleteKey deletes subject's key and links, and the identities where
@@ -148,25 +147,12 @@ func (s *KeyStore) PutLink(ctx context.Context, subject string, l consent.Conver
 	if l.ID == "" || len(l.Sealed) == 0 {
 		return fmt.Errorf("sqlconsent: put link: no id or no conversation: %w", consent.ErrInvalid)
 	}
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM consent_keys WHERE subject = $1`, subject).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("sqlconsent: put link: key: %w", consent.ErrNotFound)
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO consent_key_links (subject, id, channel, sealed, created)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subject, id) DO NOTHING`,
-			subject, l.ID, l.Channel, l.Sealed, sqldb.Micros(l.Created))
-		return err
-	})
-	if err != nil && !errors.Is(err, consent.ErrNotFound) && !sqldb.IsUnavailable(err) {
-		// On Postgres a key deleted between the check and the insert fails
-		// the foreign key.
-		if _, kerr := s.Key(ctx, subject); errors.Is(kerr, consent.ErrNotFound) {
-			return fmt.Errorf("sqlconsent: put link: key: %w", consent.ErrNotFound)
-		}
+	// One statement: the foreign key refuses a subject without a key.
+	_, err := s.db.W.ExecContext(ctx, `INSERT INTO consent_key_links (subject, id, channel, sealed, created)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subject, id) DO NOTHING`,
+		subject, l.ID, l.Channel, l.Sealed, sqldb.Micros(l.Created))
+	if sqldb.IsForeignKeyViolation(err) {
+		return fmt.Errorf("sqlconsent: put link: key: %w", consent.ErrNotFound)
 	}
 	return wrap("put link", err)
 }

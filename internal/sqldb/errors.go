@@ -73,6 +73,22 @@ func IsUniqueViolation(err error) bool {
 	return false
 }
 
+// IsForeignKeyViolation reports whether err is a foreign key constraint
+// violation, in either dialect.
+func IsForeignKeyViolation(err error) bool {
+	var (
+		pgErr *pgconn.PgError
+		sqErr *sqlite.Error
+	)
+	switch {
+	case errors.As(err, &pgErr):
+		return pgErr.Code == "23503"
+	case errors.As(err, &sqErr):
+		return sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	}
+	return false
+}
+
 // ConnectError is returned by Open and OpenPostgres when the server cannot
 // be reached or refuses the connection. Its message is short, names the
 // host and never holds the password.

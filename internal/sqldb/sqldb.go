@@ -272,8 +272,21 @@ func (db *DB) ReadStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt
 
 // Query runs query on R, with the statement PrepareReads prepared for it if
 // there is one.
+//
+// On SQLite a prepared read, once started, runs to its end even if ctx
+// ends meanwhile: a cancellable context costs two goroutines per
+// statement (database/sql's and the driver's watchers), a cost larger than
+// that of the index lookups prepared reads are for, on a local file that
+// cannot hang like a network can. An ended ctx still stops it before it
+// starts.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st, ok := db.stmts.Load(query); ok {
+		if db.Dialect == SQLite {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			ctx = context.WithoutCancel(ctx)
+		}
 		return st.(*sql.Stmt).QueryContext(ctx, args...)
 	}
 	return db.R.QueryContext(ctx, query, args...)
