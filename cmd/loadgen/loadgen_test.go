@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -338,11 +339,23 @@ func TestParseCounters(t *testing.T) {
 		t.Errorf("parseCommandStats = %v, want 202 (INFO not counted)", got)
 	}
 	metrics := "# HELP go_memstats_mallocs_total x\n# TYPE go_memstats_mallocs_total counter\n" +
-		"go_memstats_mallocs_total 1.5e+06\nbottega_http_requests_total{route=\"/\"} 3\n" + roundTripsMetric + " 42\n"
-	got, err := parseMetrics(bufio.NewScanner(strings.NewReader(metrics)))
+		"go_memstats_mallocs_total 1.5e+06\nbottega_http_requests_total{route=\"/\"} 3\n" + roundTripsMetric + " 42\n" +
+		`bottega_turn_duration_seconds_bucket{channel="webchat",phase="total",le="0.001"} 60` + "\n" +
+		`bottega_turn_duration_seconds_bucket{channel="webchat",phase="total",le="0.01"} 109` + "\n" +
+		`bottega_turn_duration_seconds_bucket{channel="webchat",phase="total",le="+Inf"} 110` + "\n" +
+		`bottega_turn_duration_seconds_bucket{channel="telegram",phase="total",le="+Inf"} 7` + "\n"
+	got, turns, err := parseMetrics(bufio.NewScanner(strings.NewReader(metrics)))
 	want := map[string]float64{"go_memstats_mallocs_total": 1.5e6, roundTripsMetric: 42}
 	if err != nil || !cmp.Equal(got, want) {
 		t.Errorf("parseMetrics = %v, %v; want %v", got, err, want)
+	}
+	wantTurns := turnBuckets{"total": {0.001: 60, 0.01: 109, math.Inf(1): 110}}
+	if !cmp.Equal(turns, wantTurns) {
+		t.Errorf("parseMetrics turn buckets = %v, want %v (web chat only)", turns, wantTurns)
+	}
+	before := turnBuckets{"total": {0.001: 10, 0.01: 10, math.Inf(1): 10}}
+	if got, want := phaseBounds(before, turns), map[string]PhaseBounds{"total": {Turns: 100, P50: 1, P99: 10}}; !cmp.Equal(got, want) {
+		t.Errorf("phaseBounds = %v, want %v (the window's 100 turns: 50 within 1 ms, 99 within 10)", got, want)
 	}
 }
 

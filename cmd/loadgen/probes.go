@@ -6,9 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"net/http"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +30,13 @@ type snapshot struct {
 	haveTrips           bool
 	commands            float64 // Redis commands run, from INFO commandstats
 	haveCommands        bool
+	// turns is the server's bottega_turn_duration_seconds histogram of
+	// web-chat turns: cumulative counts by phase and bucket bound.
+	turns turnBuckets
 }
+
+// turnBuckets are cumulative bucket counts by phase and upper bound (s).
+type turnBuckets map[string]map[float64]float64
 
 // probes read the server's counters: from this process when the server
 // runs in it, else from the target's /metrics; and from Redis itself.
@@ -40,11 +49,7 @@ type probes struct {
 }
 
 func newProbes(ctx context.Context, cfg *config, srv *server, target string) (*probes, error) {
-	p := &probes{srv: srv, secretKey: cfg.secretKey}
-	if srv == nil {
-		p.metricsURL = target + "/metrics"
-		p.http = &http.Client{Timeout: 5 * time.Second}
-	}
+	p := &probes{srv: srv, secretKey: cfg.secretKey, metricsURL: target + "/metrics", http: &http.Client{Timeout: 5 * time.Second}}
 	if cfg.redisURL != "" {
 		opts, err := redis.ParseURL(cfg.redisURL)
 		if err != nil {
@@ -78,10 +83,14 @@ func (p *probes) snap(ctx context.Context) (snapshot, error) {
 		if p.srv.rdb != nil {
 			s.trips, s.haveTrips = float64(p.srv.trips.n.Load()), true
 		}
-	} else if m, err := p.scrape(ctx); err == nil {
-		s.mallocs, s.haveAllocs = m["go_memstats_mallocs_total"]
-		s.allocBytes = m["go_memstats_alloc_bytes_total"]
-		s.trips, s.haveTrips = m[roundTripsMetric]
+	}
+	if m, turns, err := p.scrape(ctx); err == nil {
+		if p.srv == nil {
+			s.mallocs, s.haveAllocs = m["go_memstats_mallocs_total"]
+			s.allocBytes = m["go_memstats_alloc_bytes_total"]
+			s.trips, s.haveTrips = m[roundTripsMetric]
+		}
+		s.turns = turns
 	}
 	if p.rdb != nil {
 		n, err := commandCalls(ctx, p.rdb)
@@ -132,42 +141,113 @@ func (p *probes) chatGoroutinesLeft(ctx context.Context) int {
 	}
 }
 
-// scrape reads the unlabelled samples of the target's Prometheus metrics.
-func (p *probes) scrape(ctx context.Context) (map[string]float64, error) {
+// scrape reads the server's Prometheus metrics: the unlabelled samples,
+// and the web-chat turn histogram.
+func (p *probes) scrape(ctx context.Context) (map[string]float64, turnBuckets, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.metricsURL, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
+		return nil, nil, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
 	}
 	return parseMetrics(bufio.NewScanner(resp.Body))
 }
 
+// turnBucketPrefix starts the bucket samples of the server's turn
+// histogram.
+const turnBucketPrefix = "bottega_turn_duration_seconds_bucket{"
+
 // parseMetrics reads "name value" lines of the Prometheus text format,
-// skipping comments and labelled samples.
-func parseMetrics(sc *bufio.Scanner) (map[string]float64, error) {
+// skipping comments and other labelled samples, and the web-chat buckets
+// of the turn histogram.
+func parseMetrics(sc *bufio.Scanner) (map[string]float64, turnBuckets, error) {
 	out := make(map[string]float64)
+	turns := make(turnBuckets)
 	for sc.Scan() {
 		line := sc.Text()
-		if line == "" || line[0] == '#' || strings.ContainsRune(line, '{') {
+		if line == "" || line[0] == '#' {
 			continue
 		}
-		name, value, ok := strings.Cut(line, " ")
-		if !ok {
+		var labels string
+		if i := strings.IndexByte(line, '{'); i >= 0 {
+			j := strings.LastIndexByte(line, '}')
+			if j < i {
+				continue
+			}
+			labels, line = line[:j+1], line[j+1:]
+		} else {
+			name, value, ok := strings.Cut(line, " ")
+			if !ok {
+				continue
+			}
+			labels, line = name, " "+value
+		}
+		value, _, _ := strings.Cut(strings.TrimPrefix(line, " "), " ") // an optional timestamp
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
 			continue
 		}
-		value, _, _ = strings.Cut(value, " ") // an optional timestamp
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			out[name] = v
+		if !strings.HasPrefix(labels, turnBucketPrefix) {
+			if !strings.ContainsRune(labels, '{') {
+				out[labels] = v
+			}
+			continue
+		}
+		l := parseLabels(strings.TrimSuffix(strings.TrimPrefix(labels, turnBucketPrefix), "}"))
+		le, err := strconv.ParseFloat(l["le"], 64)
+		if l["channel"] != "webchat" || err != nil {
+			continue
+		}
+		if turns[l["phase"]] == nil {
+			turns[l["phase"]] = make(map[float64]float64)
+		}
+		turns[l["phase"]][le] = v
+	}
+	return out, turns, sc.Err()
+}
+
+// parseLabels reads `a="x",b="y"` (values without quotes or commas, as
+// the turn histogram's are).
+func parseLabels(s string) map[string]string {
+	out := make(map[string]string)
+	for kv := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok {
+			out[k] = strings.Trim(v, `"`)
 		}
 	}
-	return out, sc.Err()
+	return out
+}
+
+// phaseBounds returns, per phase, the bucket bounds (in ms) under which
+// half and 99% of the turns between the snapshots b and a fell, and how
+// many turns that is.
+func phaseBounds(b, a turnBuckets) map[string]PhaseBounds {
+	out := make(map[string]PhaseBounds)
+	for phase, after := range a {
+		les := slices.Sorted(maps.Keys(after))
+		delta := func(le float64) float64 { return after[le] - b[phase][le] }
+		total := delta(math.Inf(1))
+		if total <= 0 {
+			continue
+		}
+		at := func(q float64) float64 {
+			for _, le := range les {
+				if delta(le) >= q*total {
+					return le * 1000
+				}
+			}
+			return math.Inf(1)
+		}
+		out[phase] = PhaseBounds{Turns: int64(total), P50: at(0.5), P99: at(0.99)}
+	}
+	return out
 }
 
 // commandCalls sums the calls of every command in INFO commandstats except

@@ -133,6 +133,8 @@ func startServer(ctx context.Context, cfg *config, addr string) (s *server, err 
 	if cfg.webhooks != "" {
 		dopts = append(dopts, bot.WithDelivery(cfg.webhooks))
 	}
+	reg := prometheus.NewRegistry()
+	dopts = append(dopts, bot.WithMetrics(reg))
 	dispatcher := bot.NewDispatcher(convs, engine, dopts...)
 	// A benchmark shopper types far faster than a person: the limiter's
 	// bucket never runs dry here (bottega serve allows 8 at once, then 1
@@ -140,7 +142,6 @@ func startServer(ctx context.Context, cfg *config, addr string) (s *server, err 
 	limiter := webchat.NewLimiter(1e9, 1e9, nil)
 	chat := webchat.New(dispatcher, webchat.NewSessions(cfg.secretKey, bot.DefaultSessionTTL, nil), limiter, log)
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: roundTripsMetric,
 		Help: "Round trips to Redis (commands and pipelines) made by the benchmark server.",

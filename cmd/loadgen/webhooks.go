@@ -481,7 +481,7 @@ func runWebhooks(ctx context.Context, cfg *config, stdout io.Writer) error {
 		if srv != nil {
 			return srv.channel.api.replies.Load(), true
 		}
-		m, err := scrape.scrape(ctx)
+		m, _, err := scrape.scrape(ctx)
 		v, ok := m[repliesMetric]
 		return int64(v), err == nil && ok
 	}
