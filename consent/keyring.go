@@ -421,20 +421,27 @@ func (k *Keyring) entry(ctx context.Context, subject string, create bool) (*keyE
 	return v.(*keyEntry), nil
 }
 
-// load reads subject's key from the store and unwraps it, first making and
-// storing one when create is set and there is none.
+// load reads subject's key from the store and unwraps it; with create, it
+// offers the store a new one, which PutKey keeps unless the subject has a
+// key, returning the one stored. (A sealing cache miss is nearly always a
+// new subject: a conversation's state is opened, and its key cached,
+// before anything of it is sealed.)
 func (k *Keyring) load(ctx context.Context, subject string, create bool) (*keyEntry, error) {
-	wk, err := k.store.Key(ctx, subject)
-	switch {
-	case errors.Is(err, ErrNotFound) && create:
+	var (
+		wk  WrappedKey
+		err error
+	)
+	if create {
 		fresh, werr := k.wrap(subject)
 		if werr != nil {
 			return nil, werr
 		}
-		if wk, err = k.store.PutKey(ctx, fresh); err != nil {
-			return nil, err
-		}
-	case errors.Is(err, ErrNotFound):
+		wk, err = k.store.PutKey(ctx, fresh)
+	} else {
+		wk, err = k.store.Key(ctx, subject)
+	}
+	switch {
+	case errors.Is(err, ErrNotFound) && !create:
 		return nil, ErrErased
 	case err != nil:
 		return nil, err

@@ -193,7 +193,10 @@ func (ch *Channel) Serve(ctx context.Context, conn Conn) {
 	if badCustomer && !so.send(ServerFrame{Type: "error", Code: "bad_customer"}) {
 		return
 	}
-	if welcome.NewSession || hello.Token == "" {
+	// A new session's id was drawn just now: its log is empty, and there
+	// is nothing to replay.
+	fresh := welcome.NewSession || hello.Token == ""
+	if fresh {
 		hello.LastSeq = 0
 	}
 	so.key = Key(id)
@@ -204,11 +207,13 @@ func (ch *Channel) Serve(ctx context.Context, conn Conn) {
 	// missed.
 	signal, unsubscribe := ch.dispatch.Subscribe(ctx, so.key)
 	defer unsubscribe()
-	so.mu.Lock()
-	ok := so.read()
-	so.mu.Unlock()
-	if !ok {
-		return
+	if !fresh {
+		so.mu.Lock()
+		ok := so.read()
+		so.mu.Unlock()
+		if !ok {
+			return
+		}
 	}
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
