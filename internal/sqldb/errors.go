@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,32 +60,27 @@ func IsUnavailable(err error) bool {
 // IsUniqueViolation reports whether err is a unique or primary key
 // constraint violation, in either dialect.
 func IsUniqueViolation(err error) bool {
-	var (
-		pgErr *pgconn.PgError
-		sqErr *sqlite.Error
-	)
-	switch {
-	case errors.As(err, &pgErr):
-		return pgErr.Code == "23505"
-	case errors.As(err, &sqErr):
-		c := sqErr.Code()
-		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-	}
-	return false
+	return isViolation(err, "23505", sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 // IsForeignKeyViolation reports whether err is a foreign key constraint
 // violation, in either dialect.
 func IsForeignKeyViolation(err error) bool {
+	return isViolation(err, "23503", sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY)
+}
+
+// isViolation reports whether err is Postgres's error pgCode or one of
+// SQLite's extended result codes.
+func isViolation(err error, pgCode string, sqliteCodes ...int) bool {
 	var (
 		pgErr *pgconn.PgError
 		sqErr *sqlite.Error
 	)
 	switch {
 	case errors.As(err, &pgErr):
-		return pgErr.Code == "23503"
+		return pgErr.Code == pgCode
 	case errors.As(err, &sqErr):
-		return sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+		return slices.Contains(sqliteCodes, sqErr.Code())
 	}
 	return false
 }
