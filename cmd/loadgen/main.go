@@ -80,6 +80,7 @@ type config struct {
 	json          bool
 	cpuProfile    string
 	memProfile    string
+	timeline      string // CSV of the window's latency by quarter second
 
 	webhooks        string // telegram or messenger: load that webhook instead of the chat socket
 	batch           int    // Messenger messages per webhook body
@@ -109,6 +110,7 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*co
 	fs.DurationVar(&cfg.turnTimeout, "turn-timeout", 10*time.Second, "longest wait for a turn's answer before counting it an error")
 	fs.DurationVar(&cfg.helloDuration, "hello-duration", 3*time.Second, "how long to load the bare Fiber hello-world (0: skip)")
 	fs.BoolVar(&cfg.json, "json", false, "print the report as JSON")
+	fs.StringVar(&cfg.timeline, "timeline", "", "write the measured window's turn latency by quarter second (by when each turn was due) to `file`, as CSV: start_s,turns,p50_ms,p99_ms,max_ms")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the measured window to `file`")
 	fs.StringVar(&cfg.memProfile, "memprofile", "", "write this process's allocations, sampled every 4 KB, at the start of the measured window to `file`.start and at its end to file; the window's own: go tool pprof -sample_index=alloc_objects -diff_base file.start file")
 	fs.StringVar(&cfg.webhooks, "webhooks", "", "load the `channel`'s webhook (telegram or messenger) instead of the chat socket; replies go to a fake platform API in this process; the secrets are TELEGRAM_WEBHOOK_SECRET and MESSENGER_APP_SECRET, or loadgen's own")

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,11 +129,20 @@ func (c *crowd) drive(ctx context.Context, shopper func(ctx context.Context, i i
 	}
 
 	m := measured{window: t1.Sub(t0)}
+	var inWindow []sample
 	for _, ss := range samples {
 		for _, s := range ss {
 			if !s.done.Before(t0) && !s.done.After(t1) {
 				m.lats = append(m.lats, s.lat)
+				if c.cfg.timeline != "" {
+					inWindow = append(inWindow, s)
+				}
 			}
+		}
+	}
+	if c.cfg.timeline != "" {
+		if err := writeTimeline(c.cfg.timeline, t0, inWindow); err != nil {
+			return measured{}, fmt.Errorf("-timeline: %w", err)
 		}
 	}
 	c.mu.Lock()
@@ -255,4 +265,28 @@ func startProfile(cpuPath, memPath string) (stop func() error, err error) {
 		}
 		return writeAllocs(memPath)
 	}, nil
+}
+
+// timelineStep is the width of a -timeline window.
+const timelineStep = 250 * time.Millisecond
+
+// writeTimeline writes the samples' latency by timelineStep, by when each
+// turn was due (done less its latency) from t0, as CSV: a burst of slow
+// turns shows as a few bad windows among good ones, steady overload as a
+// climb.
+func writeTimeline(path string, t0 time.Time, samples []sample) error {
+	byStep := make(map[int][]time.Duration)
+	last := 0
+	for _, s := range samples {
+		i := max(int(s.done.Add(-s.lat).Sub(t0)/timelineStep), 0)
+		byStep[i] = append(byStep[i], s.lat)
+		last = max(last, i)
+	}
+	var b strings.Builder
+	b.WriteString("start_s,turns,p50_ms,p99_ms,max_ms\n")
+	for i := 0; i <= last; i++ {
+		l := latency(byStep[i])
+		fmt.Fprintf(&b, "%.2f,%d,%.2f,%.2f,%.2f\n", (time.Duration(i) * timelineStep).Seconds(), len(byStep[i]), l.P50, l.P99, l.Max)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

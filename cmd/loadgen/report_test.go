@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -108,5 +111,30 @@ aim            errors 0: no (4)
 				t.Errorf("JSON report (-fixture +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestWriteTimeline(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
+	samples := []sample{
+		{done: t0.Add(12 * ms), lat: 2 * ms},   // due at 10 ms
+		{done: t0.Add(100 * ms), lat: 4 * ms},  // due at 96 ms
+		{done: t0.Add(600 * ms), lat: 80 * ms}, // due at 520 ms
+	}
+	path := filepath.Join(t.TempDir(), "timeline.csv")
+	if err := writeTimeline(path, t0, samples); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "start_s,turns,p50_ms,p99_ms,max_ms\n" +
+		"0.00,2,2.00,4.00,4.00\n" +
+		"0.25,0,0.00,0.00,0.00\n" +
+		"0.50,1,80.00,80.00,80.00\n"
+	if string(got) != want {
+		t.Errorf("timeline:\n%s\nwant:\n%s", got, want)
 	}
 }
