@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -84,8 +85,14 @@ func (l *load) shopper(ctx context.Context, i int) []sample {
 	sc := scripts[i%len(scripts)]
 	pace := newPacer(l.cfg)
 	var out []sample
+	// The first conversation is cut short at random, so that the shoppers'
+	// sessions end and start at different times: otherwise all of them
+	// would open new sockets together every turnsPerConv turns, a burst no
+	// real crowd makes.
+	turns := 1 + rand.IntN(l.cfg.turnsPerConv)
 	for ctx.Err() == nil {
-		err := l.conversation(ctx, sc, pace, &out)
+		err := l.conversation(ctx, sc, pace, turns, &out)
+		turns = l.cfg.turnsPerConv
 		if errors.Is(err, errStop) {
 			return out
 		}
@@ -120,9 +127,9 @@ type loadError struct {
 func (e *loadError) Error() string { return e.kind + ": " + e.err.Error() }
 func (e *loadError) Unwrap() error { return e.err }
 
-// conversation opens a session and asks up to turnsPerConv lines of sc,
+// conversation opens a session and asks up to turns lines of sc,
 // appending a sample per completed turn.
-func (l *load) conversation(ctx context.Context, sc script, pace *pacer, out *[]sample) error {
+func (l *load) conversation(ctx context.Context, sc script, pace *pacer, turns int, out *[]sample) error {
 	if !l.take() {
 		return errStop
 	}
@@ -136,7 +143,7 @@ func (l *load) conversation(ctx context.Context, sc script, pace *pacer, out *[]
 
 	prev, prevAt := "", -1 // the previous turn's message id and sample
 	var prevStart time.Time
-	for turn := range l.cfg.turnsPerConv {
+	for turn := range turns {
 		if turn > 0 && !l.take() {
 			return errStop
 		}
@@ -180,6 +187,9 @@ func (l *load) conversation(ctx context.Context, sc script, pace *pacer, out *[]
 		now := time.Now()
 		*out = append(*out, sample{done: now, lat: now.Sub(start)})
 		prev, prevAt, prevStart = id, len(*out)-1, start
+	}
+	if turns < l.cfg.turnsPerConv {
+		return nil // not a whole conversation: not one to measure idle
 	}
 	l.mu.Lock()
 	if len(l.finished) < keepFinished {

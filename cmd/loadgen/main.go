@@ -104,7 +104,7 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*co
 	fs.IntVar(&cfg.conversations, "conversations", 200, "concurrent shoppers, each in its own conversation")
 	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "measured load time")
 	fs.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "load time before measuring")
-	fs.IntVar(&cfg.turnsPerConv, "turns-per-conversation", 8, "turns before a shopper leaves and a new one (new session) takes its place; Bottega's default limiter allows 8 at once per session")
+	fs.IntVar(&cfg.turnsPerConv, "turns-per-conversation", 8, "turns before a shopper leaves and a new one (new session) takes its place (each shopper's first conversation ends after a random number of turns up to this, so that sessions do not all start together); Bottega's default limiter allows 8 at once per session")
 	fs.Float64Var(&cfg.rate, "rate", 0, "offered turns per second in all, spread evenly over the shoppers, latency counted from when each turn was due (0: closed loop, each shopper sends its next message as soon as the last is answered)")
 	fs.Int64Var(&cfg.maxTurns, "max-turns", 0, "stop after this many turns in all (0: only -warmup and -duration bound the run)")
 	fs.DurationVar(&cfg.turnTimeout, "turn-timeout", 10*time.Second, "longest wait for a turn's answer before counting it an error")
